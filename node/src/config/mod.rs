@@ -1,0 +1,156 @@
+//! Server configuration: a plain struct with defaults, validated once into [`ValidConfig`].
+//!
+//! `cli` owns the clap flags and converts them into [`Config`]; the node never sees clap.
+
+mod defaults;
+
+pub use defaults::*;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// What `micro server` was asked to do, before validation.
+#[derive(Clone)]
+pub struct Config {
+    /// Where raft state, certificates and the join token live.
+    pub data_dir: PathBuf,
+    /// HTTP API gateway listen address (Micro's `:8080`).
+    pub api_address: String,
+    /// gRPC proxy listen address (Micro's `:8081`).
+    pub proxy_address: String,
+    /// QUIC peer listen address.
+    pub peer_address: String,
+    /// The peer address other nodes dial, when it differs from the listen address.
+    pub advertise_address: Option<String>,
+    /// Peer address of any member to join; `None` bootstraps (or restarts) a cluster.
+    pub join: Option<String>,
+    /// The cluster join token (`MICRO_JOIN_TOKEN`).
+    pub join_token: Option<JoinTokenArg>,
+    /// Log entries between snapshots; the log is purged behind each snapshot.
+    pub snapshot_threshold: u64,
+}
+
+/// A join token as given on the command line; redacted in `Debug`.
+#[derive(Clone)]
+pub struct JoinTokenArg(pub String);
+
+impl fmt::Debug for JoinTokenArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JoinTokenArg([redacted])")
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("api_address", &self.api_address)
+            .field("proxy_address", &self.proxy_address)
+            .field("peer_address", &self.peer_address)
+            .field("advertise_address", &self.advertise_address)
+            .field("join", &self.join)
+            .field("join_token", &self.join_token)
+            .field("snapshot_threshold", &self.snapshot_threshold)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            api_address: DEFAULT_API_ADDRESS.into(),
+            proxy_address: DEFAULT_PROXY_ADDRESS.into(),
+            peer_address: DEFAULT_PEER_ADDRESS.into(),
+            advertise_address: None,
+            join: None,
+            join_token: None,
+            snapshot_threshold: DEFAULT_SNAPSHOT_THRESHOLD,
+        }
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An address did not parse.
+    #[error("invalid {flag} {value:?}: expected HOST:PORT or :PORT")]
+    Address {
+        /// The flag name.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// `--join` without a token.
+    #[error("--join needs --join-token (or MICRO_JOIN_TOKEN)")]
+    MissingJoinToken,
+    /// A zero snapshot threshold.
+    #[error("--snapshot-threshold must be at least 1")]
+    SnapshotThreshold,
+}
+
+/// A [`Config`] whose addresses parsed.
+#[derive(Debug, Clone)]
+pub struct ValidConfig {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Gateway bind address.
+    pub api_address: SocketAddr,
+    /// Proxy bind address.
+    pub proxy_address: SocketAddr,
+    /// Peer bind address.
+    pub peer_address: SocketAddr,
+    /// Peer address advertised to other members.
+    pub advertise_address: SocketAddr,
+    /// Join target, with its token.
+    pub join: Option<(String, JoinTokenArg)>,
+    /// Snapshot threshold.
+    pub snapshot_threshold: u64,
+}
+
+impl Config {
+    /// Parses addresses and checks flag combinations.
+    pub fn validate(self) -> Result<ValidConfig, ConfigError> {
+        let api_address = parse_addr("--api-address", &self.api_address)?;
+        let proxy_address = parse_addr("--proxy-address", &self.proxy_address)?;
+        let peer_address = parse_addr("--peer-address", &self.peer_address)?;
+        let advertise_address = match &self.advertise_address {
+            Some(a) => parse_addr("--advertise-address", a)?,
+            None => advertised(peer_address),
+        };
+        let join = match (self.join, self.join_token) {
+            (Some(j), Some(t)) => Some((j, t)),
+            (Some(_), None) => return Err(ConfigError::MissingJoinToken),
+            (None, _) => None,
+        };
+        if self.snapshot_threshold == 0 {
+            return Err(ConfigError::SnapshotThreshold);
+        }
+        Ok(ValidConfig {
+            data_dir: self.data_dir,
+            api_address,
+            proxy_address,
+            peer_address,
+            advertise_address,
+            join,
+            snapshot_threshold: self.snapshot_threshold,
+        })
+    }
+}
+
+/// Parses `HOST:PORT` or Micro's `:PORT` (all interfaces).
+pub fn parse_addr(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    let full = if value.starts_with(':') { format!("0.0.0.0{value}") } else { value.to_owned() };
+    full.parse().map_err(|_| ConfigError::Address { flag, value: value.to_owned() })
+}
+
+/// The address others should dial for a listener bound to `bound`: a wildcard bind advertises
+/// loopback, which is right for one host; multi-host deployments pass `--advertise-address`.
+pub fn advertised(bound: SocketAddr) -> SocketAddr {
+    if bound.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
+    } else {
+        bound
+    }
+}

@@ -1,0 +1,31 @@
+//! What one replicated log entry carries, and what applying it answers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{StoreCommand, StoreResponse};
+
+/// The application payload of a raft log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Milliseconds since the Unix epoch, stamped by the leader when it proposes the entry.
+    pub time_ms: u64,
+    /// The state change.
+    pub command: Command,
+}
+
+/// Every replicated state change, one variant per service. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// A store service change.
+    Store(StoreCommand),
+}
+
+/// The outcome of applying a [`Command`], one variant per service. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Response {
+    /// The entry carried no application command (blank or membership entries).
+    #[default]
+    None,
+    /// A store service outcome.
+    Store(StoreResponse),
+}

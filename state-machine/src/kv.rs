@@ -1,0 +1,126 @@
+//! The ordered key-value storage that apply runs against.
+//!
+//! `raft` implements [`KvRead`] over sled; tests use a `BTreeMap`. Apply never writes through:
+//! it fills a [`Txn`] whose changes the storage layer commits atomically together with the
+//! last-applied log id, so a crash leaves either all of an entry's effects or none.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// A fatal failure while applying: storage could not be read, or what it holds is corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// The storage layer failed to read.
+    #[error("storage read failed: {0}")]
+    Storage(String),
+    /// Stored bytes could not be decoded.
+    #[error("corrupt state: {0}")]
+    Corrupt(String),
+}
+
+/// One key-value pair.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// Read access to ordered state.
+pub trait KvRead {
+    /// Returns the value stored under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ApplyError>;
+    /// Returns every pair whose key starts with `prefix`, in ascending key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, ApplyError>;
+}
+
+impl KvRead for BTreeMap<Vec<u8>, Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ApplyError> {
+        Ok(BTreeMap::get(self, key).cloned())
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, ApplyError> {
+        Ok(self
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}
+
+/// Pending changes over a read-only base; reads see the changes made so far.
+pub struct Txn<'a> {
+    base: &'a dyn KvRead,
+    /// `None` marks a deletion.
+    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> Txn<'a> {
+    /// Starts an empty transaction over `base`.
+    pub fn new(base: &'a dyn KvRead) -> Self {
+        Txn { base, changes: BTreeMap::new() }
+    }
+
+    /// Stages `key = value`.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.changes.insert(key, Some(value));
+    }
+
+    /// Stages the removal of `key`.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.changes.insert(key, None);
+    }
+
+    /// Consumes the transaction, returning the staged changes in key order.
+    pub fn into_changes(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        self.changes
+    }
+}
+
+impl KvRead for Txn<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ApplyError> {
+        match self.changes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.base.get(key),
+        }
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, ApplyError> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
+            self.base.scan_prefix(prefix)?.into_iter().collect();
+        let staged = self
+            .changes
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix));
+        for (k, v) in staged {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+}
+
+/// Applies staged changes to a `BTreeMap` (the in-memory backend used by tests and models).
+pub fn commit_to_map(map: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+    for (k, v) in changes {
+        match v {
+            Some(v) => map.insert(k, v),
+            None => map.remove(&k),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txn_reads_its_own_writes_and_deletes() {
+        let mut base = BTreeMap::new();
+        base.insert(b"a/1".to_vec(), b"x".to_vec());
+        base.insert(b"a/2".to_vec(), b"y".to_vec());
+        let mut txn = Txn::new(&base);
+        txn.delete(b"a/1".to_vec());
+        txn.put(b"a/3".to_vec(), b"z".to_vec());
+        assert_eq!(txn.get(b"a/1").unwrap(), None);
+        let keys: Vec<_> = txn.scan_prefix(b"a/").unwrap().into_iter().map(|p| p.0).collect();
+        assert_eq!(keys, vec![b"a/2".to_vec(), b"a/3".to_vec()]);
+    }
+}
