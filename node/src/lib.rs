@@ -1,1 +1,28 @@
-//! placeholder
+//! One running micro node: raft membership plus the services, behind the HTTP gateway (:8080)
+//! and the gRPC proxy (:8081), with graceful shutdown.
+//!
+//! Layout:
+//! - [`config`]: the validated server configuration and its defaults.
+//! - [`server`]: binding listeners, starting the cluster member and the edges, shutdown order.
+//! - [`error`]: [`ApiError`], its one mapping to gRPC statuses and one to gateway errors.
+//! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch, expiry purge worker).
+//! - [`cluster`]: the cluster admin API (`Cluster.Members`).
+//! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
+//!
+//! Must not depend on `cli` (no clap in the server library).
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod cluster;
+pub mod config;
+pub mod error;
+mod namespace;
+pub mod server;
+pub mod store;
+
+pub use config::{Config, JoinTokenArg, ValidConfig};
+pub use error::ApiError;
+pub use server::{run, Listeners, Node};
+
+/// The version reported by `GET /` and `micro --version`.
+pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));

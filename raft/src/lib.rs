@@ -1,1 +1,32 @@
-//! placeholder
+//! Consensus for micro: openraft on sled, peers over mutually authenticated QUIC, and the
+//! cluster layer that forwards writes to the leader and serves read-index barriers.
+//!
+//! Layout:
+//! - [`typ`]: the openraft type config and aliases of its per-API errors.
+//! - [`member`]: [`MemberNode`], what membership records about each node.
+//! - [`log_store`]: the sled raft log with group commit (one fsync serves many appends).
+//! - [`state_machine`]: the sled state machine adapter and snapshots.
+//! - [`tls`], [`token`]: the cluster CA, node certificates and join tokens.
+//! - [`frame`]: peer messages and their length-prefixed codec.
+//! - [`transport`]: the QUIC client (connection and stream pools) and server.
+//! - [`cluster`]: one running raft member: bootstrap/join/restart, write forwarding, reads.
+//!
+//! Must not depend on `node` or `gateway`.
+
+// openraft's storage and RPC APIs return its large error types by value.
+#![allow(clippy::result_large_err)]
+
+pub mod cluster;
+pub mod frame;
+pub mod log_store;
+pub mod member;
+pub mod state_machine;
+pub mod tls;
+pub mod token;
+pub mod transport;
+pub mod typ;
+
+
+pub use cluster::{Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus, MemberView, StartMode};
+pub use member::MemberNode;
+pub use typ::{NodeId, TypeConfig};

@@ -1,0 +1,5 @@
+//! The cluster admin API (`cluster.Cluster`): membership as seen from any node.
+
+mod service;
+
+pub use service::ClusterService;

@@ -1,0 +1,60 @@
+//! `Cluster.Members`: each member's id, role, addresses, term and applied index.
+
+use std::sync::Arc;
+
+use micro_proto::cluster as pb;
+use micro_raft::Cluster;
+use tonic::{Request, Status};
+
+use crate::error::ApiError;
+
+/// The cluster admin service of one node.
+#[derive(Clone)]
+pub struct ClusterService {
+    cluster: Arc<Cluster>,
+}
+
+impl ClusterService {
+    /// A service answering for `cluster`.
+    pub fn new(cluster: Arc<Cluster>) -> Self {
+        ClusterService { cluster }
+    }
+
+    /// Cluster.Members: unreachable members are listed with role `unreachable`.
+    pub async fn members(&self, _req: pb::MembersRequest) -> Result<pb::MembersResponse, ApiError> {
+        let view = self.cluster.members().await;
+        let members = view
+            .members
+            .into_iter()
+            .map(|m| {
+                let status = m.status.clone().unwrap_or_default();
+                let role = match &m.status {
+                    Some(s) if s.role == "follower" && !m.voter => "learner".to_owned(),
+                    Some(s) => s.role.clone(),
+                    None => "unreachable".to_owned(),
+                };
+                pb::Member {
+                    id: m.id,
+                    role,
+                    peer_address: m.node.peer_address,
+                    api_address: m.node.api_address,
+                    proxy_address: m.node.proxy_address,
+                    applied_index: status.applied_index,
+                    voter: m.voter,
+                    term: status.term,
+                    last_log_index: status.last_log_index,
+                    snapshot_index: status.snapshot_index,
+                    purged_index: status.purged_index,
+                }
+            })
+            .collect();
+        Ok(pb::MembersResponse { leader: view.leader.unwrap_or(0), term: view.term, members })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::cluster_server::Cluster for ClusterService {
+    async fn members(&self, req: Request<pb::MembersRequest>) -> Result<tonic::Response<pb::MembersResponse>, Status> {
+        Ok(tonic::Response::new(ClusterService::members(self, req.into_inner()).await?))
+    }
+}

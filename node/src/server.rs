@@ -1,0 +1,174 @@
+//! Starting and stopping a node: bind listeners, start the raft member, serve the edges.
+//!
+//! Shutdown order: the edges stop accepting and finish in-flight requests, workers stop, raft
+//! shuts down, storage flushes, and remaining tasks get a bounded wait.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use micro_proto::{cluster as cluster_pb, store as store_pb};
+use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::Services;
+use crate::cluster::ClusterService;
+use crate::config::{advertised, Config, ValidConfig};
+use crate::store::{purge_expired, StoreService};
+
+/// Largest gRPC message accepted (values are at most 1 MiB).
+const MAX_GRPC_MESSAGE: usize = 4 * 1024 * 1024;
+/// How long shutdown waits for leftover tasks.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// The bound sockets a node serves on; tests bind port 0.
+pub struct Listeners {
+    /// HTTP gateway.
+    pub api: TcpListener,
+    /// gRPC proxy.
+    pub proxy: TcpListener,
+    /// Peer QUIC.
+    pub peer: std::net::UdpSocket,
+}
+
+impl Listeners {
+    /// Binds the addresses of `cfg`.
+    pub async fn bind(cfg: &ValidConfig) -> anyhow::Result<Listeners> {
+        let api = TcpListener::bind(cfg.api_address).await.with_context(|| format!("binding --api-address {}", cfg.api_address))?;
+        let proxy = TcpListener::bind(cfg.proxy_address)
+            .await
+            .with_context(|| format!("binding --proxy-address {}", cfg.proxy_address))?;
+        let peer = std::net::UdpSocket::bind(cfg.peer_address)
+            .with_context(|| format!("binding --peer-address {}", cfg.peer_address))?;
+        Ok(Listeners { api, proxy, peer })
+    }
+}
+
+/// A running node.
+pub struct Node {
+    cluster: Arc<Cluster>,
+    tracker: TaskTracker,
+    /// Cancels the edges and workers (a child of the root token).
+    stop: CancellationToken,
+    edges: Vec<tokio::task::JoinHandle<()>>,
+    /// How the node came up.
+    pub mode: StartMode,
+    /// Bound gateway address.
+    pub api_address: SocketAddr,
+    /// Bound proxy address.
+    pub proxy_address: SocketAddr,
+}
+
+/// Replaces a wildcard host with the advertised peer host, so members record reachable addresses.
+fn advertise_with(host_of: SocketAddr, bound: SocketAddr, explicit: bool) -> SocketAddr {
+    if explicit && bound.ip().is_unspecified() {
+        SocketAddr::new(host_of.ip(), bound.port())
+    } else {
+        advertised(bound)
+    }
+}
+
+impl Node {
+    /// Starts a node on `listeners`; it runs until `stop` is cancelled and `shutdown` is called.
+    pub async fn start(cfg: ValidConfig, listeners: Listeners, stop: CancellationToken) -> anyhow::Result<Node> {
+        let tracker = TaskTracker::new();
+        let api_address = listeners.api.local_addr()?;
+        let proxy_address = listeners.proxy.local_addr()?;
+        let peer_bound = listeners.peer.local_addr()?;
+        let explicit = cfg.advertise_address != advertised(cfg.peer_address);
+        let peer_adv = if cfg.peer_address.port() == 0 && !explicit { advertised(peer_bound) } else { cfg.advertise_address };
+        let this = MemberNode {
+            peer_address: peer_adv.to_string(),
+            api_address: advertise_with(peer_adv, api_address, explicit).to_string(),
+            proxy_address: advertise_with(peer_adv, proxy_address, explicit).to_string(),
+        };
+        let opts = ClusterOptions {
+            data_dir: cfg.data_dir.clone(),
+            peer_socket: listeners.peer,
+            this,
+            join: cfg.join.map(|(target, token)| (target, token.0)),
+            snapshot_threshold: cfg.snapshot_threshold,
+        };
+        let (cluster, mode) = Cluster::start(opts, &tracker, stop.child_token()).await.context("starting the raft member")?;
+        let stop = stop.child_token();
+
+        let store = StoreService::new(cluster.clone());
+        let cluster_svc = ClusterService::new(cluster.clone());
+        let services = Arc::new(Services { store: store.clone(), cluster: cluster_svc.clone() });
+        let mut edges = Vec::new();
+        let api_stop = stop.clone();
+        edges.push(tokio::spawn(async move {
+            if let Err(e) = micro_gateway::serve(listeners.api, services, crate::VERSION.into(), api_stop).await {
+                tracing::error!(error = %e, "api gateway stopped");
+            }
+        }));
+        let grpc = tonic::transport::Server::builder()
+            .add_service(store_pb::store_server::StoreServer::new(store).max_decoding_message_size(MAX_GRPC_MESSAGE))
+            .add_service(
+                cluster_pb::cluster_server::ClusterServer::new(cluster_svc).max_decoding_message_size(MAX_GRPC_MESSAGE),
+            );
+        let proxy_stop = stop.clone();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.proxy);
+        edges.push(tokio::spawn(async move {
+            if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, proxy_stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "grpc proxy stopped");
+            }
+        }));
+        tracker.spawn(purge_expired(cluster.clone(), stop.clone()));
+
+        Ok(Node { cluster, tracker, stop, edges, mode, api_address, proxy_address })
+    }
+
+    /// The raft member.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// Stops the node in order; teardown errors are logged, not returned.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        for edge in self.edges {
+            if let Err(e) = edge.await {
+                tracing::warn!(error = %e, "edge task ended abnormally");
+            }
+        }
+        self.cluster.shutdown().await;
+        self.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait()).await.is_err() {
+            tracing::warn!(remaining = self.tracker.len(), "tasks still running after the shutdown grace period");
+        }
+    }
+}
+
+/// Runs `micro server` until `stop` is cancelled.
+pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
+    let cfg = config.validate().context("invalid server configuration")?;
+    let data_dir = cfg.data_dir.clone();
+    let listeners = Listeners::bind(&cfg).await?;
+    let node = Node::start(cfg, listeners, stop.clone()).await?;
+    let c = node.cluster().clone();
+    let how = match node.mode {
+        StartMode::Bootstrapped => "bootstrapped a new cluster",
+        StartMode::Joined => "joined the cluster",
+        StartMode::Restarted => "restarted from its data dir",
+    };
+    tracing::info!(
+        node = %format!("{:016x}", c.id()),
+        data_dir = %data_dir.display(),
+        api = %node.api_address,
+        proxy = %node.proxy_address,
+        peer = %c.this().peer_address,
+        "micro server {how}"
+    );
+    if node.mode == StartMode::Bootstrapped {
+        // Printed once, to the terminal only (never to logs); also in <data-dir>/join-token.
+        println!("Join token (also in {}): {}", data_dir.join("join-token").display(), c.join_token());
+    }
+    stop.cancelled().await;
+    tracing::info!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! [`StoreService`]: validate → build command → propose (or read behind the barrier) → map.
+//! The tonic impl and the HTTP dispatch both call the same methods.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::Stream;
+use micro_proto::store as pb;
+use micro_raft::Cluster;
+use micro_state_machine::context::applied_time_ms;
+use micro_state_machine::store::{self, QueryOptions, StoreCommand, StoreResponse, Table};
+use micro_state_machine::{Command, Response};
+use tonic::{Request, Status};
+
+use super::convert;
+use crate::error::ApiError;
+use crate::namespace;
+
+/// Micro's default table.
+const DEFAULT_TABLE: &str = "micro";
+/// Keys per `ListResponse` message of the stream.
+const LIST_CHUNK: usize = 1000;
+
+/// The store service of one node.
+#[derive(Clone)]
+pub struct StoreService {
+    cluster: Arc<Cluster>,
+}
+
+fn table(namespace: &str, database: &str, table: &str) -> Result<Table, ApiError> {
+    let db = if database.is_empty() { namespace } else { database };
+    let t = if table.is_empty() { DEFAULT_TABLE } else { table };
+    Table::new(db, t).map_err(convert::store_error)
+}
+
+impl StoreService {
+    /// A service answering through `cluster`.
+    pub fn new(cluster: Arc<Cluster>) -> Self {
+        StoreService { cluster }
+    }
+
+    /// Waits for the read barrier unless `stale`, and returns "now" for expiry filtering: the
+    /// later of this node's clock and the last applied entry's time, so a record the state
+    /// machine already considers expired is never returned by a lagging clock.
+    async fn prepare_read(&self, stale: bool) -> Result<u64, ApiError> {
+        if !stale {
+            self.cluster.read_barrier().await?;
+        }
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let applied = applied_time_ms(self.cluster.reader()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(wall.max(applied))
+    }
+
+    async fn propose(&self, cmd: StoreCommand) -> Result<StoreResponse, ApiError> {
+        match self.cluster.write(Command::Store(cmd)).await? {
+            Response::Store(StoreResponse::Err(e)) => Err(convert::store_error(e)),
+            Response::Store(r) => Ok(r),
+            Response::None => Err(ApiError::Internal("the store command produced no response".into())),
+        }
+    }
+
+    /// Store.Read.
+    pub async fn read(&self, ns: &str, req: pb::ReadRequest) -> Result<pb::ReadResponse, ApiError> {
+        let opts = req.options.unwrap_or_default();
+        let t = table(ns, &opts.database, &opts.table)?;
+        if !opts.prefix && !opts.suffix {
+            store::validate_key(&req.key).map_err(convert::store_error)?;
+        }
+        let query = QueryOptions {
+            prefix: opts.prefix,
+            suffix: opts.suffix,
+            limit: opts.limit,
+            offset: opts.offset,
+            order: convert::order(&opts.order)?,
+        };
+        let now = self.prepare_read(opts.stale).await?;
+        let records = store::read(self.cluster.reader(), &t, &req.key, &query, now).map_err(convert::store_error)?;
+        Ok(pb::ReadResponse { records: records.into_iter().map(|r| convert::record(r, now)).collect() })
+    }
+
+    /// Store.Write.
+    pub async fn write(&self, ns: &str, req: pb::WriteRequest) -> Result<pb::WriteResponse, ApiError> {
+        let record = req.record.ok_or_else(|| ApiError::BadRequest("no record specified".into()))?;
+        let opts = req.options.unwrap_or_default();
+        let t = table(ns, &opts.database, &opts.table)?;
+        store::validate_key(&record.key).map_err(convert::store_error)?;
+        if record.value.len() > store::MAX_VALUE_BYTES {
+            return Err(ApiError::BadRequest(format!("value is larger than {} bytes", store::MAX_VALUE_BYTES)));
+        }
+        let ttl_ms = match record.expiry {
+            0 => None,
+            s if s < 0 => return Err(ApiError::BadRequest("expiry must not be negative".into())),
+            s => Some(u64::try_from(s).unwrap_or(u64::MAX).saturating_mul(1000)),
+        };
+        let cmd = StoreCommand::Write {
+            table: t,
+            key: record.key,
+            value: record.value,
+            metadata: convert::metadata(record.metadata),
+            ttl_ms,
+            precondition: convert::precondition(opts.precondition)?,
+        };
+        match self.propose(cmd).await? {
+            StoreResponse::Written { revision } => Ok(pb::WriteResponse { revision }),
+            other => Err(ApiError::Internal(format!("unexpected store response {other:?}"))),
+        }
+    }
+
+    /// Store.Delete. Deleting an absent key succeeds, as in Micro.
+    pub async fn delete(&self, ns: &str, req: pb::DeleteRequest) -> Result<pb::DeleteResponse, ApiError> {
+        let opts = req.options.unwrap_or_default();
+        let t = table(ns, &opts.database, &opts.table)?;
+        store::validate_key(&req.key).map_err(convert::store_error)?;
+        let cmd = StoreCommand::Delete { table: t, key: req.key, precondition: convert::precondition(opts.precondition)? };
+        self.propose(cmd).await?;
+        Ok(pb::DeleteResponse {})
+    }
+
+    /// Store.List, as chunks of keys.
+    pub async fn list(&self, ns: &str, req: pb::ListRequest) -> Result<Vec<pb::ListResponse>, ApiError> {
+        let opts = req.options.unwrap_or_default();
+        let t = table(ns, &opts.database, &opts.table)?;
+        let query = QueryOptions { limit: opts.limit, offset: opts.offset, order: convert::order(&opts.order)?, ..Default::default() };
+        let now = self.prepare_read(opts.stale).await?;
+        let keys = store::list(self.cluster.reader(), &t, &opts.prefix, &opts.suffix, &query, now)
+            .map_err(convert::store_error)?;
+        if keys.is_empty() {
+            return Ok(vec![pb::ListResponse { keys: vec![] }]);
+        }
+        Ok(keys.chunks(LIST_CHUNK).map(|c| pb::ListResponse { keys: c.to_vec() }).collect())
+    }
+
+    /// Store.Databases.
+    pub async fn databases(&self) -> Result<pb::DatabasesResponse, ApiError> {
+        self.prepare_read(false).await?;
+        let databases = store::databases(self.cluster.reader()).map_err(convert::store_error)?;
+        Ok(pb::DatabasesResponse { databases })
+    }
+
+    /// Store.Tables.
+    pub async fn tables(&self, ns: &str, req: pb::TablesRequest) -> Result<pb::TablesResponse, ApiError> {
+        let db = if req.database.is_empty() { ns.to_owned() } else { req.database };
+        self.prepare_read(false).await?;
+        let tables = store::tables(self.cluster.reader(), &db).map_err(convert::store_error)?;
+        Ok(pb::TablesResponse { tables })
+    }
+}
+
+type ListStream = Pin<Box<dyn Stream<Item = Result<pb::ListResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::store_server::Store for StoreService {
+    async fn read(&self, req: Request<pb::ReadRequest>) -> Result<tonic::Response<pb::ReadResponse>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        Ok(tonic::Response::new(StoreService::read(self, &ns, req.into_inner()).await?))
+    }
+
+    async fn write(&self, req: Request<pb::WriteRequest>) -> Result<tonic::Response<pb::WriteResponse>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        Ok(tonic::Response::new(StoreService::write(self, &ns, req.into_inner()).await?))
+    }
+
+    async fn delete(&self, req: Request<pb::DeleteRequest>) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        Ok(tonic::Response::new(StoreService::delete(self, &ns, req.into_inner()).await?))
+    }
+
+    type ListStream = ListStream;
+
+    async fn list(&self, req: Request<pb::ListRequest>) -> Result<tonic::Response<ListStream>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        let chunks = StoreService::list(self, &ns, req.into_inner()).await?;
+        let stream: ListStream = Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)));
+        Ok(tonic::Response::new(stream))
+    }
+
+    async fn databases(&self, _req: Request<pb::DatabasesRequest>) -> Result<tonic::Response<pb::DatabasesResponse>, Status> {
+        Ok(tonic::Response::new(StoreService::databases(self).await?))
+    }
+
+    async fn tables(&self, req: Request<pb::TablesRequest>) -> Result<tonic::Response<pb::TablesResponse>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        Ok(tonic::Response::new(StoreService::tables(self, &ns, req.into_inner()).await?))
+    }
+}

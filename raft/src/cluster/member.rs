@@ -1,0 +1,311 @@
+//! [`Cluster`]: the handle services use to write through raft and read linearizably.
+//!
+//! Writes go to the local raft if it leads, otherwise to the leader over the peer channel with
+//! a hop budget. Reads use ReadIndex: the leader confirms its leadership with a quorum and
+//! names a log index; the serving node waits until it has applied that index, then reads
+//! locally. No read is forwarded wholesale to the leader.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+
+use micro_state_machine::{Command, LogEntry, Response};
+
+use super::ClusterError;
+use crate::frame::{ForwardError, MemberStatus, PeerRequest, PeerResponse};
+use crate::state_machine::StateReader;
+use crate::tls::ClusterCa;
+use crate::token::JoinToken;
+use crate::transport::{PeerClient, TransportError};
+use crate::typ::{CheckIsLeaderError, ForwardToLeader, Raft};
+use crate::{MemberNode, NodeId};
+
+/// How many times a request may be re-forwarded before it fails.
+pub(crate) const MAX_HOPS: u8 = 3;
+/// How long a write or read may wait for a leader and a quorum.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a membership change may take (the learner catches up first).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(120);
+const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One running member of the cluster.
+pub struct Cluster {
+    pub(crate) id: NodeId,
+    pub(crate) raft: Raft,
+    pub(crate) reader: StateReader,
+    pub(crate) peers: PeerClient,
+    pub(crate) ca: ClusterCa,
+    pub(crate) token: JoinToken,
+    pub(crate) this: MemberNode,
+    pub(crate) db: sled::Db,
+}
+
+/// A member as seen from the answering node.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    /// Its id.
+    pub id: NodeId,
+    /// Its addresses.
+    pub node: MemberNode,
+    /// Whether it votes.
+    pub voter: bool,
+    /// What it answered, `None` when unreachable.
+    pub status: Option<MemberStatus>,
+}
+
+/// The membership and each member's state.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    /// The leader the answering node knows of.
+    pub leader: Option<NodeId>,
+    /// The answering node's term.
+    pub term: u64,
+    /// Every member, voters and learners.
+    pub members: Vec<MemberView>,
+}
+
+/// Milliseconds since the Unix epoch; what the leader stamps into entries.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Cluster {
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's advertised addresses.
+    pub fn this(&self) -> &MemberNode {
+        &self.this
+    }
+
+    /// Read access to the applied state. Call [`Cluster::read_barrier`] first for a
+    /// linearizable read.
+    pub fn reader(&self) -> &StateReader {
+        &self.reader
+    }
+
+    /// The join token that admits new members (secret included: show it only to operators).
+    pub fn join_token(&self) -> String {
+        self.token.reveal()
+    }
+
+    /// Proposes `command` and returns its outcome once committed on a quorum and applied.
+    pub async fn write(&self, command: Command) -> Result<Response, ClusterError> {
+        self.write_hops(command, MAX_HOPS).await
+    }
+
+    pub(crate) async fn write_hops(&self, command: Command, hops_left: u8) -> Result<Response, ClusterError> {
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let entry = LogEntry { time_ms: now_ms(), command: command.clone() };
+            let fwd = match tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry)).await {
+                Err(_) => return Err(ClusterError::Timeout("the write was not committed in time".into())),
+                Ok(Ok(r)) => return Ok(r.data),
+                Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => f,
+                Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                    return Err(ClusterError::Unavailable(e.to_string()))
+                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::Unavailable(e.to_string())),
+            };
+            let req = PeerRequest::Write { command: command.clone(), hops_left: hops_left.saturating_sub(1) };
+            match self.to_leader(&fwd, hops_left, &req, deadline).await? {
+                Some(PeerResponse::Write(r)) => return r.map_err(ClusterError::from),
+                Some(other) => return Err(unexpected(other)),
+                None => continue,
+            }
+        }
+    }
+
+    /// Sends `req` to the leader named by `fwd`. `Ok(None)` means "no leader yet or the leader
+    /// was unreachable before the request left": the caller retries. Once a request may have
+    /// reached the leader, a lost reply is an error, never a silent retry (the write may have
+    /// applied).
+    async fn to_leader(
+        &self,
+        fwd: &ForwardToLeader,
+        hops_left: u8,
+        req: &PeerRequest,
+        deadline: Instant,
+    ) -> Result<Option<PeerResponse>, ClusterError> {
+        if hops_left == 0 {
+            return Err(ClusterError::NoLeader("forwarding budget exhausted".into()));
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(ClusterError::NoLeader("no leader was elected in time".into()));
+        }
+        let (Some(leader), Some(node)) = (fwd.leader_id, fwd.leader_node.as_ref()) else {
+            self.await_leader(remaining).await;
+            return Ok(None);
+        };
+        if leader == self.id {
+            // Our raft knows it leads but has not finished taking office yet.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return Ok(None);
+        }
+        match self.peers.call(&node.peer_address, req, remaining).await {
+            Ok(PeerResponse::Write(Err(ForwardError::NoLeader(_))))
+            | Ok(PeerResponse::ReadIndex(Err(ForwardError::NoLeader(_))))
+            | Ok(PeerResponse::AddMember(Err(ForwardError::NoLeader(_)))) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(None)
+            }
+            Ok(resp) => Ok(Some(resp)),
+            Err(TransportError::Connect { .. } | TransportError::Resolve(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(None)
+            }
+            Err(e) if req_is_idempotent(req) => {
+                tracing::debug!(error = %e, "retrying idempotent request to the leader");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(None)
+            }
+            Err(e) => Err(ClusterError::Unavailable(format!("leader {leader} did not answer; outcome unknown: {e}"))),
+        }
+    }
+
+    async fn await_leader(&self, within: Duration) {
+        let wait = within.min(Duration::from_millis(500));
+        let _ = self.raft.wait(Some(wait)).metrics(|m| m.current_leader.is_some(), "a leader").await;
+    }
+
+    /// Blocks until this node has applied everything committed before the call: after it
+    /// returns, local reads are linearizable.
+    pub async fn read_barrier(&self) -> Result<(), ClusterError> {
+        let index = self.read_index(MAX_HOPS).await?;
+        self.raft
+            .wait(Some(REQUEST_TIMEOUT))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::Timeout(format!("waiting to apply index {index}: {e}")))
+    }
+
+    pub(crate) async fn read_index(&self, hops_left: u8) -> Result<u64, ClusterError> {
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let fwd = match tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await {
+                Err(_) => return Err(ClusterError::Unavailable("leadership could not be confirmed with a quorum".into())),
+                Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |l| l.index)),
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                    return Err(ClusterError::Unavailable(e.to_string()))
+                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::Unavailable(e.to_string())),
+            };
+            let req = PeerRequest::ReadIndex { hops_left: hops_left.saturating_sub(1) };
+            match self.to_leader(&fwd, hops_left, &req, deadline).await? {
+                Some(PeerResponse::ReadIndex(r)) => return r.map_err(ClusterError::from),
+                Some(other) => return Err(unexpected(other)),
+                None => continue,
+            }
+        }
+    }
+
+    /// Adds `id` as a learner, waits until it caught up, then makes it a voter.
+    pub(crate) async fn add_member(&self, id: NodeId, node: MemberNode, hops_left: u8) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
+        loop {
+            let voters: BTreeSet<NodeId> = self.raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+            if voters.contains(&id) {
+                return Ok(());
+            }
+            let step = async {
+                self.raft.add_learner(id, node.clone(), true).await?;
+                self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await
+            };
+            let fwd = match tokio::time::timeout_at(deadline.into(), step).await {
+                Err(_) => return Err(ClusterError::Timeout(format!("adding node {id:016x}"))),
+                Ok(Ok(_)) => {
+                    tracing::info!(node = %format!("{id:016x}"), %node, "member added as voter");
+                    return Ok(());
+                }
+                Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => f,
+                Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                    // Another membership change is in flight; try again shortly.
+                    tracing::debug!(error = %e, "membership change busy");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::Unavailable(e.to_string())),
+            };
+            let req = PeerRequest::AddMember { id, node: node.clone(), hops_left: hops_left.saturating_sub(1) };
+            match self.to_leader(&fwd, hops_left, &req, deadline).await? {
+                Some(PeerResponse::AddMember(r)) => return r.map_err(ClusterError::from),
+                Some(other) => return Err(unexpected(other)),
+                None => continue,
+            }
+        }
+    }
+
+    /// This node's own status, from its raft metrics.
+    pub fn local_status(&self) -> MemberStatus {
+        let m = self.raft.metrics().borrow().clone();
+        MemberStatus {
+            id: self.id,
+            role: match m.state {
+                ServerState::Leader => "leader",
+                ServerState::Follower => "follower",
+                ServerState::Candidate => "candidate",
+                ServerState::Learner => "learner",
+                ServerState::Shutdown => "shutdown",
+            }
+            .into(),
+            term: m.current_term,
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            purged_index: m.purged.map_or(0, |l| l.index),
+            leader: m.current_leader,
+        }
+    }
+
+    /// The membership with each member's role, term and applied index (asked of each member).
+    pub async fn members(&self) -> ClusterView {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let nodes: BTreeMap<NodeId, MemberNode> = membership.nodes().map(|(id, n)| (*id, n.clone())).collect();
+        let asks = nodes.into_iter().map(|(id, node)| {
+            let voter = voters.contains(&id);
+            async move {
+                let status = if id == self.id {
+                    Some(self.local_status())
+                } else {
+                    match self.peers.call(&node.peer_address, &PeerRequest::Status, STATUS_TIMEOUT).await {
+                        Ok(PeerResponse::Status(s)) => Some(s),
+                        _ => None,
+                    }
+                };
+                MemberView { id, node, voter, status }
+            }
+        });
+        let members = futures::future::join_all(asks).await;
+        ClusterView { leader: m.current_leader, term: m.current_term, members }
+    }
+
+    /// Stops raft and flushes storage. Errors are logged, never returned: teardown goes on.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        if let Err(e) = self.db.flush_async().await {
+            tracing::warn!(error = %e, "flushing storage at shutdown");
+        }
+    }
+}
+
+fn req_is_idempotent(req: &PeerRequest) -> bool {
+    matches!(req, PeerRequest::ReadIndex { .. } | PeerRequest::AddMember { .. })
+}
+
+fn unexpected(resp: PeerResponse) -> ClusterError {
+    match resp {
+        PeerResponse::Refused(m) => ClusterError::Refused(m),
+        other => ClusterError::Unavailable(format!("unexpected reply from the leader: {other:?}")),
+    }
+}

@@ -1,0 +1,15 @@
+//! One running raft member: how it starts (bootstrap, join, restart), how client writes reach
+//! the leader, how reads become linearizable on any node, and what it answers to peers.
+
+mod data_dir;
+mod error;
+mod handler;
+mod join;
+mod member;
+mod start;
+
+pub use error::ClusterError;
+pub use member::{Cluster, ClusterView, MemberView};
+pub use start::{ClusterOptions, StartMode};
+
+pub use crate::frame::MemberStatus;

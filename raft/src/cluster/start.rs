@@ -1,0 +1,172 @@
+//! Starting a member: restart from the data dir, bootstrap a new cluster, or join one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{Config, SnapshotPolicy};
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::data_dir::{Credentials, DataDir};
+use super::member::{Cluster, MAX_HOPS};
+use super::{join, ClusterError};
+use crate::frame::{PeerRequest, PeerResponse};
+use crate::log_store::LogStore;
+use crate::state_machine::StateMachineStore;
+use crate::tls::{self, ClusterCa};
+use crate::token::JoinToken;
+use crate::transport::{self, NetworkFactory, PeerClient, PeerHandler};
+use crate::typ::Raft;
+use crate::MemberNode;
+
+/// How a member came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartMode {
+    /// A new single-node cluster was created.
+    Bootstrapped,
+    /// This node joined an existing cluster.
+    Joined,
+    /// This node restarted on its data dir.
+    Restarted,
+}
+
+/// What a member needs to start.
+pub struct ClusterOptions {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The bound UDP socket for peer QUIC.
+    pub peer_socket: std::net::UdpSocket,
+    /// This node's advertised addresses.
+    pub this: MemberNode,
+    /// `(peer address of a member, join token)` to join a cluster.
+    pub join: Option<(String, String)>,
+    /// Log entries between snapshots.
+    pub snapshot_threshold: u64,
+}
+
+/// The raft timing and snapshot policy.
+fn raft_config(snapshot_threshold: u64) -> Result<Arc<Config>, ClusterError> {
+    let cfg = Config {
+        cluster_name: "micro".into(),
+        heartbeat_interval: 200,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        install_snapshot_timeout: 10_000,
+        max_payload_entries: 256,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(snapshot_threshold),
+        // Keep a window of the log behind each snapshot so slightly lagging followers catch up
+        // from the log; anything further behind receives the snapshot.
+        max_in_snapshot_log_to_keep: snapshot_threshold.min(1000),
+        ..Default::default()
+    };
+    cfg.validate().map(Arc::new).map_err(|e| ClusterError::Storage(format!("raft config: {e}")))
+}
+
+impl Cluster {
+    /// Starts this member. Peer serving runs on `tracker` until `stop` is cancelled.
+    pub async fn start(
+        opts: ClusterOptions,
+        tracker: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Result<(Arc<Cluster>, StartMode), ClusterError> {
+        let dir = DataDir::new(&opts.data_dir)?;
+        let (creds, mut mode) = if dir.has_credentials() {
+            (dir.load()?, StartMode::Restarted)
+        } else if let Some((target, token_text)) = &opts.join {
+            let token = JoinToken::parse(token_text).map_err(|e| ClusterError::JoinRefused(e.to_string()))?;
+            let id = rand::thread_rng().gen::<u64>().max(1);
+            let (ca, identity) = join::admit(target, &token, id).await?;
+            let creds = Credentials { id, ca, identity, token };
+            dir.set_joined_via(target)?;
+            dir.save(&creds)?;
+            (creds, StartMode::Joined)
+        } else {
+            let id = rand::thread_rng().gen::<u64>().max(1);
+            let ca = ClusterCa::generate()?;
+            let identity = ca.issue(id)?;
+            let token = JoinToken::generate(&ca.cert_der()?);
+            let creds = Credentials { id, ca, identity, token };
+            dir.save(&creds)?;
+            (creds, StartMode::Bootstrapped)
+        };
+
+        let db_err = |e: sled::Error| ClusterError::Storage(format!("opening {}: {e}", dir.raft_db().display()));
+        let db = sled::open(dir.raft_db()).map_err(db_err)?;
+        let log = LogStore::open(&db, tracker).map_err(db_err)?;
+        let fresh = !log.has_state().map_err(db_err)?;
+        let sm = StateMachineStore::open(&db).map_err(db_err)?;
+        if mode == StartMode::Restarted && fresh && dir.joined_via().is_none() {
+            // Credentials were saved but the bootstrap never initialized raft: finish it.
+            mode = StartMode::Bootstrapped;
+        }
+
+        let io = |e: std::io::Error| ClusterError::Storage(format!("peer endpoint: {e}"));
+        let endpoint = transport::make_endpoint(opts.peer_socket, tls::server_config(creds.ca.cert_pem(), &creds.identity)?)
+            .map_err(io)?;
+        let peers = PeerClient::new(endpoint.clone(), tls::member_client_config(creds.ca.cert_pem(), &creds.identity)?)
+            .map_err(io)?;
+        let raft = Raft::new(creds.id, raft_config(opts.snapshot_threshold)?, NetworkFactory(peers.clone()), log, sm.clone())
+            .await
+            .map_err(|e| ClusterError::Storage(e.to_string()))?;
+        let cluster = Arc::new(Cluster {
+            id: creds.id,
+            raft,
+            reader: sm.reader(),
+            peers,
+            ca: creds.ca,
+            token: creds.token,
+            this: opts.this,
+            db,
+        });
+        let handler: Arc<dyn PeerHandler> = cluster.clone();
+        tracker.spawn(transport::serve(endpoint, handler, stop.clone(), tracker.clone()));
+
+        match mode {
+            StartMode::Bootstrapped => {
+                let members = BTreeMap::from([(cluster.id, cluster.this.clone())]);
+                if let Err(e) = cluster.raft.initialize(members).await {
+                    tracing::debug!(error = %e, "raft already initialized");
+                }
+            }
+            StartMode::Joined => {
+                let target = opts.join.as_ref().map(|j| j.0.clone()).unwrap_or_default();
+                request_membership(&cluster, &target).await?;
+                dir.clear_joined_via();
+            }
+            StartMode::Restarted => {
+                if let Some(target) = dir.joined_via() {
+                    // A crash interrupted the join: finish it in the background.
+                    let c = cluster.clone();
+                    tracker.spawn(async move {
+                        match request_membership(&c, &target).await {
+                            Ok(()) => dir.clear_joined_via(),
+                            Err(e) => tracing::error!(error = %e, "finishing the interrupted join failed"),
+                        }
+                    });
+                }
+            }
+        }
+        Ok((cluster, mode))
+    }
+}
+
+/// Asks `target` (any member) to add this node; retries while the cluster elects a leader.
+async fn request_membership(cluster: &Cluster, target: &str) -> Result<(), ClusterError> {
+    let req = PeerRequest::AddMember { id: cluster.id, node: cluster.this.clone(), hops_left: MAX_HOPS };
+    let mut last = String::new();
+    for _ in 0..60 {
+        match cluster.peers.call(target, &req, Duration::from_secs(130)).await {
+            Ok(PeerResponse::AddMember(Ok(()))) => return Ok(()),
+            Ok(PeerResponse::AddMember(Err(e))) => last = e.to_string(),
+            Ok(PeerResponse::Refused(m)) => return Err(ClusterError::JoinRefused(m)),
+            Ok(other) => last = format!("unexpected reply {other:?}"),
+            Err(e) => last = e.to_string(),
+        }
+        tracing::info!(error = %last, "membership not granted yet; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(ClusterError::JoinRefused(format!("could not become a member via {target}: {last}")))
+}

@@ -1,0 +1,211 @@
+//! Peer messages and their codec: a big-endian `u32` length, then the bincode body.
+//!
+//! Requests that need cluster membership are only served on connections whose client
+//! presented a certificate of the cluster; `FetchCa` and `Join` are the exceptions, and frames
+//! on such unauthenticated connections are capped small.
+
+use openraft::error::InstallSnapshotError;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use micro_state_machine::{Command, Response};
+
+use crate::typ::RaftError;
+use crate::{MemberNode, NodeId, TypeConfig};
+
+/// Largest frame between members (append batches and snapshot chunks stay far below it).
+pub const MAX_FRAME: u32 = 128 * 1024 * 1024;
+/// Largest frame accepted from a peer that has not authenticated.
+pub const MAX_UNAUTHENTICATED_FRAME: u32 = 64 * 1024;
+
+/// A request from one node to another.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    /// Raft: replicate entries / heartbeat.
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    /// Raft: a snapshot chunk.
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Raft: request a vote.
+    Vote(VoteRequest<NodeId>),
+    /// A client write forwarded to the leader; `hops_left` bounds re-forwarding.
+    Write {
+        /// The command to propose.
+        command: Command,
+        /// Forwarding budget.
+        hops_left: u8,
+    },
+    /// Ask the leader for a read index (the log index a linearizable read must wait for).
+    ReadIndex {
+        /// Forwarding budget.
+        hops_left: u8,
+    },
+    /// Ask a member for its role, term and applied index.
+    Status,
+    /// Add an authenticated node to the cluster (learner, caught up, then voter).
+    AddMember {
+        /// The node id.
+        id: NodeId,
+        /// Its addresses.
+        node: MemberNode,
+        /// Forwarding budget.
+        hops_left: u8,
+    },
+    /// Unauthenticated: return the cluster CA certificate (public), to be checked against a pin.
+    FetchCa,
+    /// Unauthenticated: present the join secret and a certificate request.
+    Join {
+        /// The token secret.
+        secret: Vec<u8>,
+        /// The joiner's node id.
+        id: NodeId,
+        /// DER certificate signing request.
+        csr_der: Vec<u8>,
+    },
+}
+
+/// What a member answers about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// Its id.
+    pub id: NodeId,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: String,
+    /// Its current term.
+    pub term: u64,
+    /// Its last applied log index.
+    pub applied_index: u64,
+    /// Index of the last entry in its log.
+    pub last_log_index: u64,
+    /// Index covered by its latest snapshot.
+    pub snapshot_index: u64,
+    /// Its log is purged up to this index.
+    pub purged_index: u64,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+}
+
+/// What a joiner receives once its secret checks out.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JoinGrant {
+    /// The cluster CA certificate.
+    pub ca_cert_pem: String,
+    /// The cluster CA key, so this member can admit joiners too.
+    pub ca_key_pem: String,
+    /// The joiner's signed certificate.
+    pub cert_pem: String,
+}
+
+/// Why a forwarded request could not be served.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+pub enum ForwardError {
+    /// No leader is known or the hop budget ran out.
+    #[error("no leader available: {0}")]
+    NoLeader(String),
+    /// The leader could not complete the request (lost quorum, timed out, shutting down).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The request was refused.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    /// Raft append reply.
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError>),
+    /// Raft snapshot reply.
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<InstallSnapshotError>>),
+    /// Raft vote reply.
+    Vote(Result<VoteResponse<NodeId>, RaftError>),
+    /// Forwarded write outcome.
+    Write(Result<Response, ForwardError>),
+    /// Read index from the leader.
+    ReadIndex(Result<u64, ForwardError>),
+    /// Member status.
+    Status(MemberStatus),
+    /// Membership change outcome.
+    AddMember(Result<(), ForwardError>),
+    /// The cluster CA certificate.
+    Ca(String),
+    /// Join outcome.
+    Join(Result<JoinGrant, String>),
+    /// The request is not allowed on this connection or could not be decoded.
+    Refused(String),
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The stream failed or ended.
+    #[error("peer stream: {0}")]
+    Io(#[from] std::io::Error),
+    /// The announced length exceeds the limit.
+    #[error("peer frame of {0} bytes exceeds the limit of {1}")]
+    TooLarge(u32, u32),
+    /// The body did not decode.
+    #[error("malformed peer frame: {0}")]
+    Malformed(String),
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
+    let body = bincode::serialize(msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(u32::MAX, MAX_FRAME))?;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len, MAX_FRAME));
+    }
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(&body).await?;
+    Ok(())
+}
+
+/// Reads one frame of at most `limit` bytes; `Ok(None)` on a clean end of stream.
+pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+    limit: u32,
+) -> Result<Option<T>, FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len);
+    if len > limit {
+        return Err(FrameError::TooLarge(len, limit));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body).await?;
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(u64::from(limit))
+        .deserialize(&body)
+        .map(Some)
+        .map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_garbage_is_refused() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &PeerRequest::Status).await.unwrap();
+        let got: Option<PeerRequest> = read_frame(&mut buf.as_slice(), MAX_FRAME).await.unwrap();
+        assert!(matches!(got, Some(PeerRequest::Status)));
+        let garbage = [0, 0, 0, 3, 0xff, 0xff, 0xff];
+        assert!(matches!(read_frame::<_, PeerRequest>(&mut garbage.as_slice(), MAX_FRAME).await, Err(FrameError::Malformed(_))));
+        let huge = [0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(read_frame::<_, PeerRequest>(&mut huge.as_slice(), 1024).await, Err(FrameError::TooLarge(..))));
+        let empty: [u8; 0] = [];
+        assert!(matches!(read_frame::<_, PeerRequest>(&mut empty.as_slice(), 1024).await, Ok(None)));
+    }
+}

@@ -1,0 +1,185 @@
+//! The raft log, vote and committed index in sled, with group commit.
+//!
+//! `append` writes entries into the sled tree without syncing and queues openraft's callback;
+//! a named flusher task drains every queued callback, runs one `flush` (fsync) for all of them
+//! and only then reports them durable. One fsync therefore serves every append that arrived
+//! while the previous one ran. Votes are flushed before `save_vote` returns.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{RaftLogReader, StorageIOError, Vote};
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use crate::typ::{Entry, LogId, NodeId, StorageError, TypeConfig};
+
+const VOTE_KEY: &[u8] = b"vote";
+const COMMITTED_KEY: &[u8] = b"committed";
+const PURGED_KEY: &[u8] = b"last_purged";
+
+/// The sled-backed raft log. Cheap to clone: clones share the trees and the flusher.
+#[derive(Clone)]
+pub struct LogStore {
+    db: sled::Db,
+    /// Entries keyed by big-endian index, so sled's order is log order.
+    log: sled::Tree,
+    /// Vote, committed log id and last purged log id.
+    meta: sled::Tree,
+    flusher: mpsc::UnboundedSender<LogFlushed<TypeConfig>>,
+}
+
+impl LogStore {
+    /// Opens the log in `db` and starts the group-commit flusher on `tracker`.
+    pub fn open(db: &sled::Db, tracker: &TaskTracker) -> Result<Self, sled::Error> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tracker.spawn(flush_loop(db.clone(), rx));
+        Ok(LogStore { db: db.clone(), log: db.open_tree("log")?, meta: db.open_tree("raft_meta")?, flusher: tx })
+    }
+
+    /// Whether this data dir has ever voted or logged: a restart, not a fresh node.
+    pub fn has_state(&self) -> Result<bool, sled::Error> {
+        Ok(self.meta.contains_key(VOTE_KEY)? || !self.log.is_empty())
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        let raw = self.meta.get(key).map_err(|e| StorageIOError::read(&e))?;
+        raw.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read(&e).into())).transpose()
+    }
+
+    fn write_meta<T: serde::Serialize>(&self, key: &[u8], v: &T) -> Result<(), StorageError> {
+        let b = bincode::serialize(v).map_err(|e| StorageIOError::write(&e))?;
+        self.meta.insert(key, b).map_err(|e| StorageIOError::write(&e))?;
+        Ok(())
+    }
+}
+
+/// Drains queued append callbacks and acknowledges each batch after one fsync.
+async fn flush_loop(db: sled::Db, mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(cb) = rx.try_recv() {
+            batch.push(cb);
+        }
+        let db = db.clone();
+        let outcome = match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "raft log fsync failed");
+        }
+        for cb in batch {
+            cb.log_io_completed(outcome.clone().map_err(io::Error::other));
+        }
+    }
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn decode_entry(b: &[u8]) -> Result<Entry, StorageError> {
+    bincode::deserialize(b).map_err(|e| StorageIOError::read_logs(&e).into())
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let mut out = Vec::new();
+        for item in self.log.range(index_key(start)..) {
+            let (k, v) = item.map_err(|e| StorageIOError::read_logs(&e))?;
+            let index = u64::from_be_bytes(k.as_ref().try_into().map_err(|e| StorageIOError::read_logs(&e))?);
+            if !range.contains(&index) {
+                break;
+            }
+            out.push(decode_entry(&v)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.read_meta(PURGED_KEY)?;
+        let last = match self.log.last().map_err(|e| StorageIOError::read_logs(&e))? {
+            Some((_, v)) => Some(decode_entry(&v)?.log_id),
+            None => last_purged_log_id,
+        };
+        Ok(LogState { last_purged_log_id, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        self.write_meta(VOTE_KEY, vote)?;
+        self.db.flush_async().await.map_err(|e| StorageIOError::write_vote(&e))?;
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        self.read_meta(VOTE_KEY)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.write_meta(COMMITTED_KEY, &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.read_meta::<Option<LogId>>(COMMITTED_KEY)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            let b = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.insert(&index_key(entry.log_id.index), b);
+        }
+        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.flusher
+            .send(callback)
+            .map_err(|_| StorageIOError::write_logs(&io::Error::other("log flusher stopped")))?;
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = sled::Batch::default();
+        for item in self.log.range(index_key(log_id.index)..) {
+            let (k, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.remove(k);
+        }
+        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // Record the purge point first: a crash between the two steps leaves extra entries,
+        // never a hole below the recorded point.
+        self.write_meta(PURGED_KEY, &log_id)?;
+        let mut batch = sled::Batch::default();
+        for item in self.log.range(..=index_key(log_id.index)) {
+            let (k, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.remove(k);
+        }
+        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+}

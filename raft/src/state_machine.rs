@@ -1,0 +1,228 @@
+//! The openraft state machine adapter: applies entries to sled and manages snapshots.
+//!
+//! Each `apply` call folds all its entries into one [`Txn`] and commits the changes together
+//! with the last-applied log id and membership in one atomic sled batch, so a crash leaves the
+//! state at an entry boundary and openraft re-applies the rest from the log.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
+
+use micro_state_machine::kv::{ApplyError, KvRead, Pair};
+use micro_state_machine::{snapshot, Response, Txn};
+
+use crate::typ::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+
+/// Keys under this prefix are the adapter's own; the state machine never uses it.
+const META_PREFIX: &[u8] = b"m/";
+const APPLIED_KEY: &[u8] = b"m/applied";
+const MEMBERSHIP_KEY: &[u8] = b"m/membership";
+const SNAPSHOT_META_KEY: &[u8] = b"meta";
+const SNAPSHOT_DATA_KEY: &[u8] = b"data";
+
+/// Read access to the applied state, for queries outside apply.
+#[derive(Clone)]
+pub struct StateReader(sled::Tree);
+
+impl StateReader {
+    /// The smallest key starting with `prefix`, if any (cheap: no scan).
+    pub fn first_with_prefix(&self, prefix: &[u8]) -> Option<Vec<u8>> {
+        self.0.scan_prefix(prefix).keys().next().and_then(Result::ok).map(|k| k.to_vec())
+    }
+}
+
+impl KvRead for StateReader {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ApplyError> {
+        self.0.get(key).map(|o| o.map(|v| v.to_vec())).map_err(|e| ApplyError::Storage(e.to_string()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, ApplyError> {
+        self.0
+            .scan_prefix(prefix)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ApplyError::Storage(e.to_string())))
+            .collect()
+    }
+}
+
+/// The sled-backed state machine.
+#[derive(Clone)]
+pub struct StateMachineStore {
+    db: sled::Db,
+    /// Application state plus the adapter's `m/` keys.
+    state: sled::Tree,
+    /// The current snapshot (metadata and bytes), kept for followers that fall behind.
+    snapshots: sled::Tree,
+    /// Distinguishes snapshots built at the same log id.
+    snapshot_seq: Arc<AtomicU64>,
+}
+
+impl StateMachineStore {
+    /// Opens the state machine trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        Ok(StateMachineStore {
+            db: db.clone(),
+            state: db.open_tree("state")?,
+            snapshots: db.open_tree("snapshot")?,
+            snapshot_seq: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// A reader for queries.
+    pub fn reader(&self) -> StateReader {
+        StateReader(self.state.clone())
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StorageError> {
+        let raw = tree.get(key).map_err(|e| StorageIOError::read_state_machine(&e))?;
+        raw.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read_state_machine(&e).into()))
+            .transpose()
+    }
+
+    fn applied(&self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let applied = Self::read::<Option<LogId>>(&self.state, APPLIED_KEY)?.flatten();
+        let membership = Self::read(&self.state, MEMBERSHIP_KEY)?.unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    /// Every application pair, in key order, without the adapter's metadata.
+    fn pairs(&self) -> Result<Vec<Pair>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.state.iter() {
+            let (k, v) = item.map_err(|e| StorageIOError::read_state_machine(&e))?;
+            if !k.starts_with(META_PREFIX) {
+                out.push((k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn save_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
+        let m = bincode::serialize(meta).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let mut batch = sled::Batch::default();
+        batch.insert(SNAPSHOT_META_KEY, m);
+        batch.insert(SNAPSHOT_DATA_KEY, data);
+        self.snapshots.apply_batch(batch).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        Ok(())
+    }
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
+    bincode::serialize(v).map_err(|e| StorageIOError::write_state_machine(&e).into())
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        self.applied()
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let reader = self.reader();
+        let mut txn = Txn::new(&reader);
+        let mut responses = Vec::new();
+        let mut last_applied = None;
+        let mut membership = None;
+        for entry in entries {
+            last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => responses.push(Response::None),
+                EntryPayload::Normal(le) => {
+                    let r = micro_state_machine::apply(&mut txn, entry.log_id.index, le)
+                        .map_err(|e| StorageIOError::write_state_machine(&e))?;
+                    responses.push(r);
+                }
+                EntryPayload::Membership(m) => {
+                    membership = Some(StoredMembership::new(Some(entry.log_id), m));
+                    responses.push(Response::None);
+                }
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in txn.into_changes() {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        if let Some(applied) = last_applied {
+            batch.insert(APPLIED_KEY, encode(&Some(applied))?);
+        }
+        if let Some(m) = membership {
+            batch.insert(MEMBERSHIP_KEY, encode(&m)?);
+        }
+        self.state.apply_batch(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // Capture the state here, on the state machine task, so no apply interleaves with it.
+        let captured = self.applied().and_then(|(applied, membership)| Ok((applied, membership, self.pairs()?)));
+        SnapshotBuilder { store: self.clone(), captured: Some(captured) }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let pairs = snapshot::decode(&data).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let mut batch = sled::Batch::default();
+        for item in self.state.iter().keys() {
+            batch.remove(item.map_err(|e| StorageIOError::read_state_machine(&e))?);
+        }
+        for (k, v) in pairs {
+            batch.insert(k, v);
+        }
+        batch.insert(APPLIED_KEY, encode(&meta.last_log_id)?);
+        batch.insert(MEMBERSHIP_KEY, encode(&meta.last_membership)?);
+        self.state.apply_batch(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.save_snapshot(meta, &data)?;
+        self.db.flush_async().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let meta: Option<SnapshotMeta> = Self::read(&self.snapshots, SNAPSHOT_META_KEY)?;
+        let data = self.snapshots.get(SNAPSHOT_DATA_KEY).map_err(|e| StorageIOError::read_state_machine(&e))?;
+        Ok(match (meta, data) {
+            (Some(meta), Some(data)) => Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data.to_vec())) }),
+            _ => None,
+        })
+    }
+}
+
+/// What a snapshot is built from: applied log id, membership and every state pair.
+type Captured = (Option<LogId>, StoredMembership, Vec<Pair>);
+
+/// Builds a snapshot from state captured on the state machine task.
+pub struct SnapshotBuilder {
+    store: StateMachineStore,
+    captured: Option<Result<Captured, StorageError>>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let captured = self.captured.take().unwrap_or_else(|| Err(StorageIOError::read_state_machine(&std::io::Error::other("snapshot builder reused")).into()));
+        let (applied, membership, pairs) = captured?;
+        // The log is purged behind this snapshot, so what it covers must be durable first.
+        self.store.db.flush_async().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
+        let data = snapshot::encode(&pairs).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let seq = self.store.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+        let snapshot_id = match applied {
+            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, seq),
+            None => format!("0-0-{seq}"),
+        };
+        let meta = SnapshotMeta { last_log_id: applied, last_membership: membership, snapshot_id };
+        self.store.save_snapshot(&meta, &data)?;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}

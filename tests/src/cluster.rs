@@ -1,0 +1,109 @@
+//! [`TestCluster`]: N `micro server` processes formed into one cluster with `--join`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use micro_proto::cluster::{cluster_client::ClusterClient, MembersRequest, MembersResponse};
+use micro_proto::store::store_client::StoreClient;
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+use crate::process::{NodeAddrs, ServerProcess};
+
+/// How long a node may take to start or join.
+pub const READY: Duration = Duration::from_secs(60);
+
+/// A cluster of real processes in one temp dir.
+pub struct TestCluster {
+    /// The nodes, in start order (node 0 bootstrapped).
+    pub nodes: Vec<ServerProcess>,
+    /// The join token of the cluster.
+    pub token: String,
+    /// Flags every node gets.
+    pub extra: Vec<String>,
+    dir: TempDir,
+}
+
+impl TestCluster {
+    /// Starts node 0 (bootstrap) and joins `n - 1` more through it.
+    pub async fn start(n: usize, extra: &[&str]) -> anyhow::Result<TestCluster> {
+        let dir = tempfile::tempdir()?;
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut first = ServerProcess::spawn(NodeAddrs::free(), &dir.path().join("node0"), &extra)?;
+        first.wait_ready(READY).await?;
+        let token = std::fs::read_to_string(dir.path().join("node0").join("join-token"))
+            .context("reading the join token")?
+            .trim()
+            .to_owned();
+        let mut c = TestCluster { nodes: vec![first], token, extra, dir };
+        for _ in 1..n {
+            c.add_node().await?;
+        }
+        Ok(c)
+    }
+
+    /// The cluster's temp dir.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Starts a new node joining through node 0's peer address; returns its index.
+    pub async fn add_node(&mut self) -> anyhow::Result<usize> {
+        let i = self.nodes.len();
+        let target = self.nodes.iter().find(|_| true).map(|n| n.addrs.peer.clone()).unwrap_or_default();
+        let mut flags = self.extra.clone();
+        flags.extend(["--join".into(), target, "--join-token".into(), self.token.clone()]);
+        let mut p = ServerProcess::spawn(NodeAddrs::free(), &self.dir.path().join(format!("node{i}")), &flags)?;
+        p.wait_ready(READY).await?;
+        // Restarts must not re-run the join: keep only the shared flags.
+        p.extra = self.extra.clone();
+        self.nodes.push(p);
+        Ok(i)
+    }
+
+    /// A store client to node `i`'s proxy.
+    pub async fn store(&self, i: usize) -> anyhow::Result<StoreClient<Channel>> {
+        Ok(StoreClient::connect(format!("http://{}", self.nodes[i].addrs.proxy)).await?)
+    }
+
+    /// Cluster.Members as answered by node `i`.
+    pub async fn members(&self, i: usize) -> anyhow::Result<MembersResponse> {
+        let mut c = ClusterClient::connect(format!("http://{}", self.nodes[i].addrs.proxy)).await?;
+        Ok(c.members(MembersRequest {}).await?.into_inner())
+    }
+
+    /// Index of the current leader, as agreed by a running node, waiting up to `within`.
+    pub async fn leader(&mut self, within: Duration) -> anyhow::Result<usize> {
+        let deadline = Instant::now() + within;
+        loop {
+            for i in 0..self.nodes.len() {
+                if !self.nodes[i].is_running() {
+                    continue;
+                }
+                let Ok(m) = self.members(i).await else { continue };
+                let leader = m.members.iter().find(|x| x.id == m.leader && x.role == "leader");
+                if let Some(l) = leader {
+                    if let Some(idx) = self.nodes.iter().position(|n| n.addrs.peer == l.peer_address) {
+                        if self.nodes[idx].is_running() {
+                            return Ok(idx);
+                        }
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("no leader within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// POSTs JSON to node `i`'s gateway; returns the status and the JSON (or text) body.
+    pub async fn post(&self, i: usize, path: &str, body: &serde_json::Value) -> anyhow::Result<(u16, serde_json::Value)> {
+        let url = format!("http://{}{}", self.nodes[i].addrs.api, path);
+        let r = reqwest::Client::new().post(url).json(body).timeout(Duration::from_secs(30)).send().await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Ok((status, v))
+    }
+}
