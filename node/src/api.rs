@@ -22,14 +22,18 @@ pub struct Services {
 }
 
 /// Decodes the body as `Req`, runs `f`, encodes the answer.
-async fn json<Req, Resp, F, Fut>(body: serde_json::Value, f: F) -> Result<serde_json::Value, GatewayError>
+async fn json<Req, Resp, F, Fut>(
+    body: serde_json::Value,
+    f: F,
+) -> Result<serde_json::Value, GatewayError>
 where
     Req: DeserializeOwned,
     Resp: Serialize,
     F: FnOnce(Req) -> Fut,
     Fut: Future<Output = Result<Resp, ApiError>>,
 {
-    let req: Req = serde_json::from_value(body).map_err(|e| GatewayError::BadRequest(format!("invalid request: {e}")))?;
+    let req: Req = serde_json::from_value(body)
+        .map_err(|e| GatewayError::BadRequest(format!("invalid request: {e}")))?;
     let resp = f(req).await.map_err(GatewayError::from)?;
     serde_json::to_value(resp).map_err(|e| GatewayError::Internal(e.to_string()))
 }
@@ -53,14 +57,20 @@ impl Backend for Services {
                     .await
                 }
                 ("store", "Store.Databases") => {
-                    json(req.body, |_: micro_proto::store::DatabasesRequest| store.databases()).await
+                    json(req.body, |_: micro_proto::store::DatabasesRequest| {
+                        store.databases()
+                    })
+                    .await
                 }
                 ("store", "Store.Tables") => json(req.body, |r| store.tables(ns, r)).await,
                 ("cluster", "Cluster.Members") => json(req.body, |r| self.cluster.members(r)).await,
-                ("store" | "cluster", endpoint) => {
-                    Err(GatewayError::NotFound(format!("endpoint {endpoint} not found on service {}", req.service)))
-                }
-                (service, _) => Err(GatewayError::NotFound(format!("service {service} not found"))),
+                ("store" | "cluster", endpoint) => Err(GatewayError::NotFound(format!(
+                    "endpoint {endpoint} not found on service {}",
+                    req.service
+                ))),
+                (service, _) => Err(GatewayError::NotFound(format!(
+                    "service {service} not found"
+                ))),
             }
         })
     }

@@ -120,7 +120,9 @@ impl From<ClusterError> for ApiError {
             ClusterError::Timeout(_) => ApiError::Timeout(m),
             ClusterError::Refused(_) | ClusterError::JoinRefused(_) => ApiError::Forbidden(m),
             ClusterError::ShuttingDown => ApiError::ShuttingDown,
-            ClusterError::Tls(_) | ClusterError::DataDir { .. } | ClusterError::Storage(_) => ApiError::Internal(m),
+            ClusterError::Tls(_) | ClusterError::DataDir { .. } | ClusterError::Storage(_) => {
+                ApiError::Internal(m)
+            }
         }
     }
 }

@@ -5,7 +5,11 @@ pub const DEFAULT_NAMESPACE: &str = "micro";
 
 /// Returns the namespace of a request from its optional header value.
 pub fn resolve(header: Option<&str>) -> String {
-    header.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT_NAMESPACE).to_owned()
+    header
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE)
+        .to_owned()
 }
 
 /// The namespace carried in gRPC metadata.

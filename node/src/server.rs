@@ -37,7 +37,9 @@ pub struct Listeners {
 impl Listeners {
     /// Binds the addresses of `cfg`.
     pub async fn bind(cfg: &ValidConfig) -> anyhow::Result<Listeners> {
-        let api = TcpListener::bind(cfg.api_address).await.with_context(|| format!("binding --api-address {}", cfg.api_address))?;
+        let api = TcpListener::bind(cfg.api_address)
+            .await
+            .with_context(|| format!("binding --api-address {}", cfg.api_address))?;
         let proxy = TcpListener::bind(cfg.proxy_address)
             .await
             .with_context(|| format!("binding --proxy-address {}", cfg.proxy_address))?;
@@ -73,13 +75,21 @@ fn advertise_with(host_of: SocketAddr, bound: SocketAddr, explicit: bool) -> Soc
 
 impl Node {
     /// Starts a node on `listeners`; it runs until `stop` is cancelled and `shutdown` is called.
-    pub async fn start(cfg: ValidConfig, listeners: Listeners, stop: CancellationToken) -> anyhow::Result<Node> {
+    pub async fn start(
+        cfg: ValidConfig,
+        listeners: Listeners,
+        stop: CancellationToken,
+    ) -> anyhow::Result<Node> {
         let tracker = TaskTracker::new();
         let api_address = listeners.api.local_addr()?;
         let proxy_address = listeners.proxy.local_addr()?;
         let peer_bound = listeners.peer.local_addr()?;
         let explicit = cfg.advertise_address != advertised(cfg.peer_address);
-        let peer_adv = if cfg.peer_address.port() == 0 && !explicit { advertised(peer_bound) } else { cfg.advertise_address };
+        let peer_adv = if cfg.peer_address.port() == 0 && !explicit {
+            advertised(peer_bound)
+        } else {
+            cfg.advertise_address
+        };
         let this = MemberNode {
             peer_address: peer_adv.to_string(),
             api_address: advertise_with(peer_adv, api_address, explicit).to_string(),
@@ -92,34 +102,56 @@ impl Node {
             join: cfg.join.map(|(target, token)| (target, token.0)),
             snapshot_threshold: cfg.snapshot_threshold,
         };
-        let (cluster, mode) = Cluster::start(opts, &tracker, stop.child_token()).await.context("starting the raft member")?;
+        let (cluster, mode) = Cluster::start(opts, &tracker, stop.child_token())
+            .await
+            .context("starting the raft member")?;
         let stop = stop.child_token();
 
         let store = StoreService::new(cluster.clone());
         let cluster_svc = ClusterService::new(cluster.clone());
-        let services = Arc::new(Services { store: store.clone(), cluster: cluster_svc.clone() });
+        let services = Arc::new(Services {
+            store: store.clone(),
+            cluster: cluster_svc.clone(),
+        });
         let mut edges = Vec::new();
         let api_stop = stop.clone();
         edges.push(tokio::spawn(async move {
-            if let Err(e) = micro_gateway::serve(listeners.api, services, crate::VERSION.into(), api_stop).await {
+            if let Err(e) =
+                micro_gateway::serve(listeners.api, services, crate::VERSION.into(), api_stop).await
+            {
                 tracing::error!(error = %e, "api gateway stopped");
             }
         }));
         let grpc = tonic::transport::Server::builder()
-            .add_service(store_pb::store_server::StoreServer::new(store).max_decoding_message_size(MAX_GRPC_MESSAGE))
             .add_service(
-                cluster_pb::cluster_server::ClusterServer::new(cluster_svc).max_decoding_message_size(MAX_GRPC_MESSAGE),
+                store_pb::store_server::StoreServer::new(store)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                cluster_pb::cluster_server::ClusterServer::new(cluster_svc)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
             );
         let proxy_stop = stop.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.proxy);
         edges.push(tokio::spawn(async move {
-            if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, proxy_stop.cancelled_owned()).await {
+            if let Err(e) = grpc
+                .serve_with_incoming_shutdown(incoming, proxy_stop.cancelled_owned())
+                .await
+            {
                 tracing::error!(error = %e, "grpc proxy stopped");
             }
         }));
         tracker.spawn(purge_expired(cluster.clone(), stop.clone()));
 
-        Ok(Node { cluster, tracker, stop, edges, mode, api_address, proxy_address })
+        Ok(Node {
+            cluster,
+            tracker,
+            stop,
+            edges,
+            mode,
+            api_address,
+            proxy_address,
+        })
     }
 
     /// The raft member.
@@ -137,8 +169,14 @@ impl Node {
         }
         self.cluster.shutdown().await;
         self.tracker.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait()).await.is_err() {
-            tracing::warn!(remaining = self.tracker.len(), "tasks still running after the shutdown grace period");
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = self.tracker.len(),
+                "tasks still running after the shutdown grace period"
+            );
         }
     }
 }
@@ -165,7 +203,11 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
     );
     if node.mode == StartMode::Bootstrapped {
         // Printed once, to the terminal only (never to logs); also in <data-dir>/join-token.
-        println!("Join token (also in {}): {}", data_dir.join("join-token").display(), c.join_token());
+        println!(
+            "Join token (also in {}): {}",
+            data_dir.join("join-token").display(),
+            c.join_token()
+        );
     }
     stop.cancelled().await;
     tracing::info!("shutting down");

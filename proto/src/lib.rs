@@ -27,7 +27,12 @@ mod tests {
 
     #[test]
     fn json_uses_micro_conventions() {
-        let r = Record { key: "k".into(), value: b"hi".to_vec(), expiry: 5, ..Default::default() };
+        let r = Record {
+            key: "k".into(),
+            value: b"hi".to_vec(),
+            expiry: 5,
+            ..Default::default()
+        };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["value"], "aGk=");
         assert_eq!(v["expiry"], "5");

@@ -6,8 +6,8 @@
 
 use openraft::error::InstallSnapshotError;
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -153,7 +153,10 @@ pub enum FrameError {
 }
 
 /// Writes one frame.
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    msg: &T,
+) -> Result<(), FrameError> {
     let body = bincode::serialize(msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
     let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(u32::MAX, MAX_FRAME))?;
     if len > MAX_FRAME {
@@ -202,10 +205,19 @@ mod tests {
         let got: Option<PeerRequest> = read_frame(&mut buf.as_slice(), MAX_FRAME).await.unwrap();
         assert!(matches!(got, Some(PeerRequest::Status)));
         let garbage = [0, 0, 0, 3, 0xff, 0xff, 0xff];
-        assert!(matches!(read_frame::<_, PeerRequest>(&mut garbage.as_slice(), MAX_FRAME).await, Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            read_frame::<_, PeerRequest>(&mut garbage.as_slice(), MAX_FRAME).await,
+            Err(FrameError::Malformed(_))
+        ));
         let huge = [0xff, 0xff, 0xff, 0xff];
-        assert!(matches!(read_frame::<_, PeerRequest>(&mut huge.as_slice(), 1024).await, Err(FrameError::TooLarge(..))));
+        assert!(matches!(
+            read_frame::<_, PeerRequest>(&mut huge.as_slice(), 1024).await,
+            Err(FrameError::TooLarge(..))
+        ));
         let empty: [u8; 0] = [];
-        assert!(matches!(read_frame::<_, PeerRequest>(&mut empty.as_slice(), 1024).await, Ok(None)));
+        assert!(matches!(
+            read_frame::<_, PeerRequest>(&mut empty.as_slice(), 1024).await,
+            Ok(None)
+        ));
     }
 }

@@ -26,7 +26,11 @@ pub mod token;
 pub mod transport;
 pub mod typ;
 
+#[cfg(test)]
+mod storage_suite_test;
 
-pub use cluster::{Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus, MemberView, StartMode};
+pub use cluster::{
+    Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus, MemberView, StartMode,
+};
 pub use member::MemberNode;
 pub use typ::{NodeId, TypeConfig};

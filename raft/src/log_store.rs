@@ -36,7 +36,12 @@ impl LogStore {
     pub fn open(db: &sled::Db, tracker: &TaskTracker) -> Result<Self, sled::Error> {
         let (tx, rx) = mpsc::unbounded_channel();
         tracker.spawn(flush_loop(db.clone(), rx));
-        Ok(LogStore { db: db.clone(), log: db.open_tree("log")?, meta: db.open_tree("raft_meta")?, flusher: tx })
+        Ok(LogStore {
+            db: db.clone(),
+            log: db.open_tree("log")?,
+            meta: db.open_tree("raft_meta")?,
+            flusher: tx,
+        })
     }
 
     /// Whether this data dir has ever voted or logged: a restart, not a fresh node.
@@ -44,14 +49,20 @@ impl LogStore {
         Ok(self.meta.contains_key(VOTE_KEY)? || !self.log.is_empty())
     }
 
-    fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+    fn read_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
         let raw = self.meta.get(key).map_err(|e| StorageIOError::read(&e))?;
-        raw.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read(&e).into())).transpose()
+        raw.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read(&e).into()))
+            .transpose()
     }
 
     fn write_meta<T: serde::Serialize>(&self, key: &[u8], v: &T) -> Result<(), StorageError> {
         let b = bincode::serialize(v).map_err(|e| StorageIOError::write(&e))?;
-        self.meta.insert(key, b).map_err(|e| StorageIOError::write(&e))?;
+        self.meta
+            .insert(key, b)
+            .map_err(|e| StorageIOError::write(&e))?;
         Ok(())
     }
 }
@@ -99,7 +110,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut out = Vec::new();
         for item in self.log.range(index_key(start)..) {
             let (k, v) = item.map_err(|e| StorageIOError::read_logs(&e))?;
-            let index = u64::from_be_bytes(k.as_ref().try_into().map_err(|e| StorageIOError::read_logs(&e))?);
+            let index = u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|e| StorageIOError::read_logs(&e))?,
+            );
             if !range.contains(&index) {
                 break;
             }
@@ -118,7 +133,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some((_, v)) => Some(decode_entry(&v)?.log_id),
             None => last_purged_log_id,
         };
-        Ok(LogState { last_purged_log_id, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -127,7 +145,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
         self.write_meta(VOTE_KEY, vote)?;
-        self.db.flush_async().await.map_err(|e| StorageIOError::write_vote(&e))?;
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e))?;
         Ok(())
     }
 
@@ -143,7 +164,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.read_meta::<Option<LogId>>(COMMITTED_KEY)?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -153,7 +178,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let b = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
             batch.insert(&index_key(entry.log_id.index), b);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         self.flusher
             .send(callback)
             .map_err(|_| StorageIOError::write_logs(&io::Error::other("log flusher stopped")))?;
@@ -166,7 +193,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let (k, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
             batch.remove(k);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 
@@ -179,7 +208,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let (k, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
             batch.remove(k);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 }

@@ -18,6 +18,10 @@ pub struct MemberNode {
 
 impl fmt::Display for MemberNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "peer={} api={} proxy={}", self.peer_address, self.api_address, self.proxy_address)
+        write!(
+            f,
+            "peer={} api={} proxy={}",
+            self.peer_address, self.api_address, self.proxy_address
+        )
     }
 }

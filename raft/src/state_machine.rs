@@ -14,7 +14,9 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use micro_state_machine::kv::{ApplyError, KvRead, Pair};
 use micro_state_machine::{snapshot, Response, Txn};
 
-use crate::typ::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::typ::{
+    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
 
 /// Keys under this prefix are the adapter's own; the state machine never uses it.
 const META_PREFIX: &[u8] = b"m/";
@@ -30,19 +32,30 @@ pub struct StateReader(sled::Tree);
 impl StateReader {
     /// The smallest key starting with `prefix`, if any (cheap: no scan).
     pub fn first_with_prefix(&self, prefix: &[u8]) -> Option<Vec<u8>> {
-        self.0.scan_prefix(prefix).keys().next().and_then(Result::ok).map(|k| k.to_vec())
+        self.0
+            .scan_prefix(prefix)
+            .keys()
+            .next()
+            .and_then(Result::ok)
+            .map(|k| k.to_vec())
     }
 }
 
 impl KvRead for StateReader {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ApplyError> {
-        self.0.get(key).map(|o| o.map(|v| v.to_vec())).map_err(|e| ApplyError::Storage(e.to_string()))
+        self.0
+            .get(key)
+            .map(|o| o.map(|v| v.to_vec()))
+            .map_err(|e| ApplyError::Storage(e.to_string()))
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, ApplyError> {
         self.0
             .scan_prefix(prefix)
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ApplyError::Storage(e.to_string())))
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| ApplyError::Storage(e.to_string()))
+            })
             .collect()
     }
 }
@@ -75,10 +88,17 @@ impl StateMachineStore {
         StateReader(self.state.clone())
     }
 
-    fn read<T: serde::de::DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StorageError> {
-        let raw = tree.get(key).map_err(|e| StorageIOError::read_state_machine(&e))?;
-        raw.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read_state_machine(&e).into()))
-            .transpose()
+    fn read<T: serde::de::DeserializeOwned>(
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
+        let raw = tree
+            .get(key)
+            .map_err(|e| StorageIOError::read_state_machine(&e))?;
+        raw.map(|b| {
+            bincode::deserialize(&b).map_err(|e| StorageIOError::read_state_machine(&e).into())
+        })
+        .transpose()
     }
 
     fn applied(&self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
@@ -100,11 +120,14 @@ impl StateMachineStore {
     }
 
     fn save_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
-        let m = bincode::serialize(meta).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let m = bincode::serialize(meta)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         let mut batch = sled::Batch::default();
         batch.insert(SNAPSHOT_META_KEY, m);
         batch.insert(SNAPSHOT_DATA_KEY, data);
-        self.snapshots.apply_batch(batch).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        self.snapshots
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         Ok(())
     }
 }
@@ -158,23 +181,35 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         if let Some(m) = membership {
             batch.insert(MEMBERSHIP_KEY, encode(&m)?);
         }
-        self.state.apply_batch(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.state
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
         Ok(responses)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         // Capture the state here, on the state machine task, so no apply interleaves with it.
-        let captured = self.applied().and_then(|(applied, membership)| Ok((applied, membership, self.pairs()?)));
-        SnapshotBuilder { store: self.clone(), captured: Some(captured) }
+        let captured = self
+            .applied()
+            .and_then(|(applied, membership)| Ok((applied, membership, self.pairs()?)));
+        SnapshotBuilder {
+            store: self.clone(),
+            captured: Some(captured),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
-        let pairs = snapshot::decode(&data).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let pairs = snapshot::decode(&data)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let mut batch = sled::Batch::default();
         for item in self.state.iter().keys() {
             batch.remove(item.map_err(|e| StorageIOError::read_state_machine(&e))?);
@@ -184,17 +219,28 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         batch.insert(APPLIED_KEY, encode(&meta.last_log_id)?);
         batch.insert(MEMBERSHIP_KEY, encode(&meta.last_membership)?);
-        self.state.apply_batch(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.state
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
         self.save_snapshot(meta, &data)?;
-        self.db.flush_async().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let meta: Option<SnapshotMeta> = Self::read(&self.snapshots, SNAPSHOT_META_KEY)?;
-        let data = self.snapshots.get(SNAPSHOT_DATA_KEY).map_err(|e| StorageIOError::read_state_machine(&e))?;
+        let data = self
+            .snapshots
+            .get(SNAPSHOT_DATA_KEY)
+            .map_err(|e| StorageIOError::read_state_machine(&e))?;
         Ok(match (meta, data) {
-            (Some(meta), Some(data)) => Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data.to_vec())) }),
+            (Some(meta), Some(data)) => Some(Snapshot {
+                meta,
+                snapshot: Box::new(Cursor::new(data.to_vec())),
+            }),
             _ => None,
         })
     }
@@ -211,18 +257,35 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let captured = self.captured.take().unwrap_or_else(|| Err(StorageIOError::read_state_machine(&std::io::Error::other("snapshot builder reused")).into()));
+        let captured = self.captured.take().unwrap_or_else(|| {
+            Err(StorageIOError::read_state_machine(&std::io::Error::other(
+                "snapshot builder reused",
+            ))
+            .into())
+        });
         let (applied, membership, pairs) = captured?;
         // The log is purged behind this snapshot, so what it covers must be durable first.
-        self.store.db.flush_async().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
-        let data = snapshot::encode(&pairs).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        self.store
+            .db
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        let data =
+            snapshot::encode(&pairs).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let seq = self.store.snapshot_seq.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match applied {
             Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, seq),
             None => format!("0-0-{seq}"),
         };
-        let meta = SnapshotMeta { last_log_id: applied, last_membership: membership, snapshot_id };
+        let meta = SnapshotMeta {
+            last_log_id: applied,
+            last_membership: membership,
+            snapshot_id,
+        };
         self.store.save_snapshot(&meta, &data)?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }

@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateSigningRequestDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -70,9 +72,15 @@ impl ClusterCa {
     /// Creates a new CA (at bootstrap).
     pub fn generate() -> Result<Self, TlsError> {
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, "micro cluster CA");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "micro cluster CA");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
         let pem = cert.pem();
@@ -83,7 +91,11 @@ impl ClusterCa {
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
         let key = KeyPair::from_pem(key_pem)?;
         let cert = CertificateParams::from_ca_cert_pem(cert_pem)?.self_signed(&key)?;
-        Ok(ClusterCa { cert, key, pem: cert_pem.to_owned() })
+        Ok(ClusterCa {
+            cert,
+            key,
+            pem: cert_pem.to_owned(),
+        })
     }
 
     /// The CA certificate PEM.
@@ -103,8 +115,13 @@ impl ClusterCa {
 
     fn node_params(id: NodeId) -> Result<CertificateParams, TlsError> {
         let mut params = CertificateParams::new(vec![PEER_SERVER_NAME.to_owned()])?;
-        params.distinguished_name.push(DnType::CommonName, format!("micro node {id:016x}"));
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("micro node {id:016x}"));
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         Ok(params)
     }
@@ -113,12 +130,17 @@ impl ClusterCa {
     pub fn issue(&self, id: NodeId) -> Result<NodeIdentity, TlsError> {
         let key = KeyPair::generate()?;
         let cert = Self::node_params(id)?.signed_by(&key, &self.cert, &self.key)?;
-        Ok(NodeIdentity { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(NodeIdentity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 
     /// Signs a joiner's certificate request. Names and usages come from us, not the request.
     pub fn sign_request(&self, id: NodeId, csr_der: &[u8]) -> Result<String, TlsError> {
-        let mut csr = CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(csr_der))?;
+        let mut csr = CertificateSigningRequestParams::from_der(
+            &CertificateSigningRequestDer::from(csr_der),
+        )?;
         csr.params = Self::node_params(id)?;
         Ok(csr.signed_by(&self.cert, &self.key)?.pem())
     }
@@ -158,23 +180,33 @@ fn roots(ca_pem: &str) -> Result<RootCertStore, TlsError> {
 /// Server side of peer QUIC: presents the node certificate; a client certificate signed by the
 /// cluster CA is verified when presented and required by the server for everything but joins.
 pub fn server_config(ca_pem: &str, id: &NodeIdentity) -> Result<rustls::ServerConfig, TlsError> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
-        .allow_unauthenticated()
-        .build()?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
+            .allow_unauthenticated()
+            .build()?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![first_cert(&id.cert_pem, Path::new("<node cert>"))?], private_key(&id.key_pem)?)?;
+        .with_single_cert(
+            vec![first_cert(&id.cert_pem, Path::new("<node cert>"))?],
+            private_key(&id.key_pem)?,
+        )?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     Ok(cfg)
 }
 
 /// Client side for members: verifies the server against the cluster CA and presents our cert.
-pub fn member_client_config(ca_pem: &str, id: &NodeIdentity) -> Result<rustls::ClientConfig, TlsError> {
+pub fn member_client_config(
+    ca_pem: &str,
+    id: &NodeIdentity,
+) -> Result<rustls::ClientConfig, TlsError> {
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots(ca_pem)?)
-        .with_client_auth_cert(vec![first_cert(&id.cert_pem, Path::new("<node cert>"))?], private_key(&id.key_pem)?)?;
+        .with_client_auth_cert(
+            vec![first_cert(&id.cert_pem, Path::new("<node cert>"))?],
+            private_key(&id.key_pem)?,
+        )?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     Ok(cfg)
 }
@@ -224,7 +256,12 @@ impl ServerCertVerifier for AcceptAnyServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -233,7 +270,12 @@ impl ServerCertVerifier for AcceptAnyServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -246,7 +288,10 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
-    let file_err = |source| TlsError::File { path: path.to_owned(), source };
+    let file_err = |source| TlsError::File {
+        path: path.to_owned(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -260,7 +305,10 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
 
 /// Reads a text file of the data dir.
 pub fn read_text(path: &Path) -> Result<String, TlsError> {
-    std::fs::read_to_string(path).map_err(|source| TlsError::File { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|source| TlsError::File {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -29,17 +29,24 @@ impl JoinToken {
     pub fn generate(ca_der: &[u8]) -> Self {
         let mut secret = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut secret);
-        JoinToken { ca_hash: ca_fingerprint(ca_der), secret }
+        JoinToken {
+            ca_hash: ca_fingerprint(ca_der),
+            secret,
+        }
     }
 
     /// Parses the textual form.
     pub fn parse(s: &str) -> Result<Self, MalformedToken> {
         let mut parts = s.trim().split('.');
-        let (Some(PREFIX), Some(hash), Some(secret), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(PREFIX), Some(hash), Some(secret), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(MalformedToken);
         };
-        let mut token = JoinToken { ca_hash: [0; 32], secret: [0; 32] };
+        let mut token = JoinToken {
+            ca_hash: [0; 32],
+            secret: [0; 32],
+        };
         hex::decode_to_slice(hash, &mut token.ca_hash).map_err(|_| MalformedToken)?;
         hex::decode_to_slice(secret, &mut token.secret).map_err(|_| MalformedToken)?;
         Ok(token)
@@ -47,7 +54,11 @@ impl JoinToken {
 
     /// The full textual token, secret included: only for the token file and the startup banner.
     pub fn reveal(&self) -> String {
-        format!("{PREFIX}.{}.{}", hex::encode(self.ca_hash), hex::encode(self.secret))
+        format!(
+            "{PREFIX}.{}.{}",
+            hex::encode(self.ca_hash),
+            hex::encode(self.secret)
+        )
     }
 
     /// Whether `secret` is this token's secret (constant time).
@@ -63,7 +74,11 @@ impl JoinToken {
 
 impl fmt::Debug for JoinToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JoinToken(ca={}, secret=[redacted])", hex::encode(self.ca_hash))
+        write!(
+            f,
+            "JoinToken(ca={}, secret=[redacted])",
+            hex::encode(self.ca_hash)
+        )
     }
 }
 
@@ -84,7 +99,13 @@ mod tests {
         assert!(parsed.secret_matches(t.secret()));
         assert!(!parsed.secret_matches(&[0; 32]));
         assert!(!format!("{t:?}").contains(&hex::encode(t.secret())));
-        for bad in ["", "MICRO1", "MICRO1.zz.zz", "MICRO2.00.00", &format!("{}.x", t.reveal())] {
+        for bad in [
+            "",
+            "MICRO1",
+            "MICRO1.zz.zz",
+            "MICRO2.00.00",
+            &format!("{}.x", t.reveal()),
+        ] {
             assert!(JoinToken::parse(bad).is_err(), "{bad}");
         }
     }

@@ -44,4 +44,5 @@ pub type CheckIsLeaderError = openraft::error::CheckIsLeaderError<NodeId, Member
 /// Forward-to-leader hint.
 pub type ForwardToLeader = openraft::error::ForwardToLeader<NodeId, MemberNode>;
 /// RPC failure of the network layer.
-pub type RpcError<E = openraft::error::Infallible> = openraft::error::RPCError<NodeId, MemberNode, RaftError<E>>;
+pub type RpcError<E = openraft::error::Infallible> =
+    openraft::error::RPCError<NodeId, MemberNode, RaftError<E>>;

@@ -32,7 +32,9 @@ pub(crate) fn advance_clock(
 pub fn applied_time_ms(kv: &dyn KvRead) -> Result<u64, ApplyError> {
     match kv.get(CLOCK_KEY)? {
         Some(b) => Ok(u64::from_be_bytes(
-            b.as_slice().try_into().map_err(|_| ApplyError::Corrupt("clock".into()))?,
+            b.as_slice()
+                .try_into()
+                .map_err(|_| ApplyError::Corrupt("clock".into()))?,
         )),
         None => Ok(0),
     }

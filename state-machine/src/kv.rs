@@ -53,7 +53,10 @@ pub struct Txn<'a> {
 impl<'a> Txn<'a> {
     /// Starts an empty transaction over `base`.
     pub fn new(base: &'a dyn KvRead) -> Self {
-        Txn { base, changes: BTreeMap::new() }
+        Txn {
+            base,
+            changes: BTreeMap::new(),
+        }
     }
 
     /// Stages `key = value`.
@@ -98,7 +101,10 @@ impl KvRead for Txn<'_> {
 }
 
 /// Applies staged changes to a `BTreeMap` (the in-memory backend used by tests and models).
-pub fn commit_to_map(map: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+pub fn commit_to_map(
+    map: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) {
     for (k, v) in changes {
         match v {
             Some(v) => map.insert(k, v),
@@ -120,7 +126,12 @@ mod tests {
         txn.delete(b"a/1".to_vec());
         txn.put(b"a/3".to_vec(), b"z".to_vec());
         assert_eq!(txn.get(b"a/1").unwrap(), None);
-        let keys: Vec<_> = txn.scan_prefix(b"a/").unwrap().into_iter().map(|p| p.0).collect();
+        let keys: Vec<_> = txn
+            .scan_prefix(b"a/")
+            .unwrap()
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
         assert_eq!(keys, vec![b"a/2".to_vec(), b"a/3".to_vec()]);
     }
 }

@@ -12,7 +12,8 @@ const VERSION: u8 = 1;
 pub fn encode(pairs: &[Pair]) -> Result<Vec<u8>, ApplyError> {
     let mut out = MAGIC.to_vec();
     out.push(VERSION);
-    bincode::serialize_into(&mut out, pairs).map_err(|e| ApplyError::Corrupt(format!("encode snapshot: {e}")))?;
+    bincode::serialize_into(&mut out, pairs)
+        .map_err(|e| ApplyError::Corrupt(format!("encode snapshot: {e}")))?;
     Ok(out)
 }
 
@@ -25,7 +26,9 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Pair>, ApplyError> {
         Some((&VERSION, rest)) => {
             bincode::deserialize(rest).map_err(|e| ApplyError::Corrupt(format!("snapshot: {e}")))
         }
-        Some((v, _)) => Err(ApplyError::Corrupt(format!("snapshot: unknown version {v}"))),
+        Some((v, _)) => Err(ApplyError::Corrupt(format!(
+            "snapshot: unknown version {v}"
+        ))),
         None => Err(ApplyError::Corrupt("snapshot: empty".into())),
     }
 }

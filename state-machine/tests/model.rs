@@ -6,17 +6,40 @@
 use std::collections::BTreeMap;
 
 use micro_state_machine::kv::commit_to_map;
-use micro_state_machine::store::{self, Order, Precondition, QueryOptions, StoreCommand, StoreError, StoreResponse, Table};
+use micro_state_machine::store::{
+    self, Order, Precondition, QueryOptions, StoreCommand, StoreError, StoreResponse, Table,
+};
 use micro_state_machine::{apply, snapshot, Command, LogEntry, Response, Txn};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Write { key: String, ttl_ms: Option<u64>, pre: Option<Precondition>, value: u8 },
-    Delete { key: String, pre: Option<Precondition> },
+    Write {
+        key: String,
+        ttl_ms: Option<u64>,
+        pre: Option<Precondition>,
+        value: u8,
+    },
+    Delete {
+        key: String,
+        pre: Option<Precondition>,
+    },
     Purge,
-    Read { key: String, prefix: bool, suffix: bool, limit: u64, offset: u64, desc: bool },
-    List { prefix: String, suffix: String, limit: u64, offset: u64, desc: bool },
+    Read {
+        key: String,
+        prefix: bool,
+        suffix: bool,
+        limit: u64,
+        offset: u64,
+        desc: bool,
+    },
+    List {
+        prefix: String,
+        suffix: String,
+        limit: u64,
+        offset: u64,
+        desc: bool,
+    },
     Tick(u64),
 }
 
@@ -46,13 +69,20 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The model: key → (value, revision, deadline).
+/// A model record: (value, revision, deadline).
+type Entry = (u8, u64, Option<u64>);
+
+/// The model: key → entry.
 #[derive(Default)]
-struct Model(BTreeMap<String, (u8, u64, Option<u64>)>);
+struct Model(BTreeMap<String, Entry>);
 
 impl Model {
-    fn live(&self, now: u64) -> Vec<(String, (u8, u64, Option<u64>))> {
-        self.0.iter().filter(|(_, v)| v.2.is_none_or(|d| d > now)).map(|(k, v)| (k.clone(), *v)).collect()
+    fn live(&self, now: u64) -> Vec<(String, Entry)> {
+        self.0
+            .iter()
+            .filter(|(_, v)| v.2.is_none_or(|d| d > now))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
     fn holds(&self, key: &str, pre: Option<Precondition>, now: u64) -> bool {
         let cur = self.0.get(key).filter(|v| v.2.is_none_or(|d| d > now));
@@ -66,16 +96,33 @@ impl Model {
 
 fn page<T>(v: Vec<T>, offset: u64, limit: u64) -> Vec<T> {
     let it = v.into_iter().skip(offset as usize);
-    if limit == 0 { it.collect() } else { it.take(limit as usize).collect() }
+    if limit == 0 {
+        it.collect()
+    } else {
+        it.take(limit as usize).collect()
+    }
 }
 
 fn table() -> Table {
     Table::new("db", "t").unwrap()
 }
 
-fn step(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, index: u64, time_ms: u64, cmd: StoreCommand) -> Response {
+fn step(
+    state: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    index: u64,
+    time_ms: u64,
+    cmd: StoreCommand,
+) -> Response {
     let mut txn = Txn::new(state);
-    let r = apply(&mut txn, index, LogEntry { time_ms, command: Command::Store(cmd) }).unwrap();
+    let r = apply(
+        &mut txn,
+        index,
+        LogEntry {
+            time_ms,
+            command: Command::Store(cmd),
+        },
+    )
+    .unwrap();
     let changes = txn.into_changes();
     commit_to_map(state, changes);
     r

@@ -9,12 +9,16 @@ pub fn micro_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     for profile in ["debug", "release"] {
         let p = target.join(profile).join("micro");
         if p.exists() {
             return p;
         }
     }
-    panic!("micro binary not found under {}: run `cargo build` first or set MICRO_BIN", target.display());
+    panic!(
+        "micro binary not found under {}: run `cargo build` first or set MICRO_BIN",
+        target.display()
+    );
 }

@@ -33,7 +33,9 @@ pub struct Cli {
 impl Cli {
     /// A fresh user.
     pub fn new() -> anyhow::Result<Cli> {
-        Ok(Cli { home: tempfile::tempdir()? })
+        Ok(Cli {
+            home: tempfile::tempdir()?,
+        })
     }
 
     /// The config file passed with `-c`.
@@ -57,7 +59,11 @@ impl Cli {
                 stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
                 stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
             },
-            Err(e) => CliOutput { code: -1, stdout: String::new(), stderr: e.to_string() },
+            Err(e) => CliOutput {
+                code: -1,
+                stdout: String::new(),
+                stderr: e.to_string(),
+            },
         }
     }
 

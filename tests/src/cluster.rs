@@ -35,7 +35,12 @@ impl TestCluster {
             .context("reading the join token")?
             .trim()
             .to_owned();
-        let mut c = TestCluster { nodes: vec![first], token, extra, dir };
+        let mut c = TestCluster {
+            nodes: vec![first],
+            token,
+            extra,
+            dir,
+        };
         for _ in 1..n {
             c.add_node().await?;
         }
@@ -50,10 +55,24 @@ impl TestCluster {
     /// Starts a new node joining through node 0's peer address; returns its index.
     pub async fn add_node(&mut self) -> anyhow::Result<usize> {
         let i = self.nodes.len();
-        let target = self.nodes.iter().find(|_| true).map(|n| n.addrs.peer.clone()).unwrap_or_default();
+        let target = self
+            .nodes
+            .iter()
+            .find(|_| true)
+            .map(|n| n.addrs.peer.clone())
+            .unwrap_or_default();
         let mut flags = self.extra.clone();
-        flags.extend(["--join".into(), target, "--join-token".into(), self.token.clone()]);
-        let mut p = ServerProcess::spawn(NodeAddrs::free(), &self.dir.path().join(format!("node{i}")), &flags)?;
+        flags.extend([
+            "--join".into(),
+            target,
+            "--join-token".into(),
+            self.token.clone(),
+        ]);
+        let mut p = ServerProcess::spawn(
+            NodeAddrs::free(),
+            &self.dir.path().join(format!("node{i}")),
+            &flags,
+        )?;
         p.wait_ready(READY).await?;
         // Restarts must not re-run the join: keep only the shared flags.
         p.extra = self.extra.clone();
@@ -80,10 +99,19 @@ impl TestCluster {
                 if !self.nodes[i].is_running() {
                     continue;
                 }
-                let Ok(m) = self.members(i).await else { continue };
-                let leader = m.members.iter().find(|x| x.id == m.leader && x.role == "leader");
+                let Ok(m) = self.members(i).await else {
+                    continue;
+                };
+                let leader = m
+                    .members
+                    .iter()
+                    .find(|x| x.id == m.leader && x.role == "leader");
                 if let Some(l) = leader {
-                    if let Some(idx) = self.nodes.iter().position(|n| n.addrs.peer == l.peer_address) {
+                    if let Some(idx) = self
+                        .nodes
+                        .iter()
+                        .position(|n| n.addrs.peer == l.peer_address)
+                    {
                         if self.nodes[idx].is_running() {
                             return Ok(idx);
                         }
@@ -98,9 +126,19 @@ impl TestCluster {
     }
 
     /// POSTs JSON to node `i`'s gateway; returns the status and the JSON (or text) body.
-    pub async fn post(&self, i: usize, path: &str, body: &serde_json::Value) -> anyhow::Result<(u16, serde_json::Value)> {
+    pub async fn post(
+        &self,
+        i: usize,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
         let url = format!("http://{}{}", self.nodes[i].addrs.api, path);
-        let r = reqwest::Client::new().post(url).json(body).timeout(Duration::from_secs(30)).send().await?;
+        let r = reqwest::Client::new()
+            .post(url)
+            .json(body)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await?;
         let status = r.status().as_u16();
         let text = r.text().await?;
         let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));

@@ -60,7 +60,11 @@ impl ServerProcess {
 
     /// (Re)starts the process on the same data dir and ports.
     pub fn start(&mut self) -> anyhow::Result<()> {
-        let log = File::options().create(true).append(true).open(&self.log).context("opening the server log")?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .context("opening the server log")?;
         let child = Command::new(micro_bin())
             .arg("server")
             .args(["--data-dir", &self.data_dir.display().to_string()])
@@ -68,7 +72,10 @@ impl ServerProcess {
             .args(["--proxy-address", &self.addrs.proxy])
             .args(["--peer-address", &self.addrs.peer])
             .args(&self.extra)
-            .env("RUST_LOG", std::env::var("MICRO_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("MICRO_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -81,12 +88,17 @@ impl ServerProcess {
     /// Waits until the gateway answers `GET /`, or fails with the server log.
     pub async fn wait_ready(&mut self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
-        let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(500))
+            .build()?;
         let url = format!("http://{}/", self.addrs.api);
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
-                    bail!("micro server exited with {status}; log:\n{}", self.log_text());
+                    bail!(
+                        "micro server exited with {status}; log:\n{}",
+                        self.log_text()
+                    );
                 }
             }
             if let Ok(r) = http.get(&url).send().await {
@@ -95,7 +107,11 @@ impl ServerProcess {
                 }
             }
             if Instant::now() > deadline {
-                bail!("micro server at {} not ready in {within:?}; log:\n{}", self.addrs.api, self.log_text());
+                bail!(
+                    "micro server at {} not ready in {within:?}; log:\n{}",
+                    self.addrs.api,
+                    self.log_text()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -104,7 +120,9 @@ impl ServerProcess {
     /// Waits for the process to exit on its own and returns its exit code.
     pub fn wait_exit(&mut self, within: Duration) -> anyhow::Result<Option<i32>> {
         let deadline = Instant::now() + within;
-        let Some(child) = self.child.as_mut() else { bail!("not running") };
+        let Some(child) = self.child.as_mut() else {
+            bail!("not running")
+        };
         loop {
             if let Some(status) = child.try_wait()? {
                 self.child = None;
@@ -128,7 +146,9 @@ impl ServerProcess {
     /// SIGTERM, then waits for a graceful exit; returns the exit code.
     pub fn terminate(&mut self, within: Duration) -> anyhow::Result<Option<i32>> {
         if let Some(c) = &self.child {
-            let status = Command::new("kill").args(["-TERM", &c.id().to_string()]).status()?;
+            let status = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status()?;
             if !status.success() {
                 bail!("kill -TERM failed");
             }
@@ -138,7 +158,9 @@ impl ServerProcess {
 
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Everything the process logged so far.

@@ -11,12 +11,25 @@ use micro_tests::{Cli, TestCluster};
 const LEADER: Duration = Duration::from_secs(30);
 
 fn write_req(key: &str, value: &str) -> WriteRequest {
-    WriteRequest { record: Some(Record { key: key.into(), value: value.as_bytes().to_vec(), ..Default::default() }), options: None }
+    WriteRequest {
+        record: Some(Record {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+            ..Default::default()
+        }),
+        options: None,
+    }
 }
 
 async fn read(c: &TestCluster, node: usize, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
     let mut s = c.store(node).await?;
-    match s.read(ReadRequest { key: key.into(), options: None }).await {
+    match s
+        .read(ReadRequest {
+            key: key.into(),
+            options: None,
+        })
+        .await
+    {
         Ok(r) => Ok(r.into_inner().records.into_iter().next().map(|r| r.value)),
         Err(st) if st.code() == tonic::Code::NotFound => Ok(None),
         Err(st) => Err(st.into()),
@@ -24,11 +37,20 @@ async fn read(c: &TestCluster, node: usize, key: &str) -> anyhow::Result<Option<
 }
 
 /// Writes through `node`, retrying while the cluster elects a leader.
-async fn write_retrying(c: &TestCluster, node: usize, key: &str, value: &str) -> anyhow::Result<()> {
+async fn write_retrying(
+    c: &TestCluster,
+    node: usize,
+    key: &str,
+    value: &str,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + LEADER;
     loop {
         let r = match c.store(node).await {
-            Ok(mut s) => s.write(write_req(key, value)).await.map(|_| ()).map_err(anyhow::Error::from),
+            Ok(mut s) => s
+                .write(write_req(key, value))
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
             Err(e) => Err(e),
         };
         match r {
@@ -47,9 +69,17 @@ async fn write_through_one_node_is_read_at_once_through_another() -> anyhow::Res
     assert_eq!(read(&c, 2, "greeting").await?, Some(b"hello".to_vec()));
 
     // The same through the HTTP gateway: write on node 3, read on node 1.
-    let (code, _) = c.post(2, "/store/write", &serde_json::json!({"record": {"key": "h", "value": "aGk="}})).await?;
+    let (code, _) = c
+        .post(
+            2,
+            "/store/write",
+            &serde_json::json!({"record": {"key": "h", "value": "aGk="}}),
+        )
+        .await?;
     assert_eq!(code, 200);
-    let (code, body) = c.post(0, "/store/read", &serde_json::json!({"key": "h"})).await?;
+    let (code, body) = c
+        .post(0, "/store/read", &serde_json::json!({"key": "h"}))
+        .await?;
     assert_eq!(code, 200);
     assert_eq!(body["records"][0]["value"], "aGk=");
 
@@ -61,15 +91,27 @@ async fn write_through_one_node_is_read_at_once_through_another() -> anyhow::Res
     let v: serde_json::Value = serde_json::from_str(&out.stdout)?;
     let members = v["members"].as_array().cloned().unwrap_or_default();
     assert_eq!(members.len(), 3, "{v}");
-    assert_eq!(members.iter().filter(|m| m["role"] == "leader").count(), 1, "{v}");
+    assert_eq!(
+        members.iter().filter(|m| m["role"] == "leader").count(),
+        1,
+        "{v}"
+    );
     assert!(members.iter().any(|m| m["id"] == v["leader"]), "{v}");
     for m in &members {
-        for field in ["peer_address", "api_address", "proxy_address", "applied_index"] {
+        for field in [
+            "peer_address",
+            "api_address",
+            "proxy_address",
+            "applied_index",
+        ] {
             assert!(!m[field].is_null(), "{field} missing in {m}");
         }
     }
     // A write through the CLI on one node, read through the CLI on another.
-    assert_eq!(cli.run(&["store", "write", "cli-key", "cli value"]).stdout, "");
+    assert_eq!(
+        cli.run(&["store", "write", "cli-key", "cli value"]).stdout,
+        ""
+    );
     cli.use_env("other", &c.nodes[2].addrs.proxy)?;
     let out = cli.run(&["store", "read", "cli-key"]);
     assert_eq!(out.stdout, "cli value\n", "{}", out.combined());
@@ -95,20 +137,29 @@ async fn leader_kill_elects_a_new_leader_and_the_restarted_node_catches_up() -> 
     c.nodes[old].wait_ready(Duration::from_secs(60)).await?;
     // A linearizable read on the restarted node waits until it has caught up.
     for key in ["before", "after", "k9"] {
-        assert!(read(&c, old, key).await?.is_some(), "{key} missing on the restarted node");
+        assert!(
+            read(&c, old, key).await?.is_some(),
+            "{key} missing on the restarted node"
+        );
     }
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_writes_survive_restarts_and_kill_9_of_every_node_under_load() -> anyhow::Result<()> {
+async fn acknowledged_writes_survive_restarts_and_kill_9_of_every_node_under_load(
+) -> anyhow::Result<()> {
     let mut c = TestCluster::start(3, &[]).await?;
     for i in 0..5 {
         write_retrying(&c, i % 3, &format!("calm{i}"), "v").await?;
     }
     // Graceful whole-cluster restart.
     for n in c.nodes.iter_mut() {
-        assert_eq!(n.terminate(Duration::from_secs(20))?, Some(0), "graceful exit:\n{}", n.log_text());
+        assert_eq!(
+            n.terminate(Duration::from_secs(20))?,
+            Some(0),
+            "graceful exit:\n{}",
+            n.log_text()
+        );
     }
     for n in c.nodes.iter_mut() {
         n.start()?;
@@ -129,7 +180,10 @@ async fn acknowledged_writes_survive_restarts_and_kill_9_of_every_node_under_loa
         let addr = c.nodes[w % 3].addrs.proxy.clone();
         let (acked, stop) = (acked.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
-            let Ok(mut s) = micro_proto::store::store_client::StoreClient::connect(format!("http://{addr}")).await else {
+            let Ok(mut s) =
+                micro_proto::store::store_client::StoreClient::connect(format!("http://{addr}"))
+                    .await
+            else {
                 return;
             };
             let mut i = 0;
@@ -150,7 +204,10 @@ async fn acknowledged_writes_survive_restarts_and_kill_9_of_every_node_under_loa
     for w in writers {
         let _ = w.await;
     }
-    let acked: Vec<String> = acked.lock().map(|a| a.iter().cloned().collect()).unwrap_or_default();
+    let acked: Vec<String> = acked
+        .lock()
+        .map(|a| a.iter().cloned().collect())
+        .unwrap_or_default();
     assert!(!acked.is_empty(), "no write was acknowledged under load");
 
     for n in c.nodes.iter_mut() {
@@ -162,17 +219,32 @@ async fn acknowledged_writes_survive_restarts_and_kill_9_of_every_node_under_loa
     c.leader(LEADER).await?;
     for node in 0..3 {
         let mut s = c.store(node).await?;
-        let opts = ReadOptions { prefix: true, ..Default::default() };
-        let got = s.read(ReadRequest { key: "load-".into(), options: Some(opts) }).await?.into_inner();
+        let opts = ReadOptions {
+            prefix: true,
+            ..Default::default()
+        };
+        let got = s
+            .read(ReadRequest {
+                key: "load-".into(),
+                options: Some(opts),
+            })
+            .await?
+            .into_inner();
         let present: BTreeSet<String> = got.records.into_iter().map(|r| r.key).collect();
         let lost: Vec<&String> = acked.iter().filter(|k| !present.contains(*k)).collect();
-        assert!(lost.is_empty(), "node {node} lost {} acknowledged writes, e.g. {:?}", lost.len(), lost.first());
+        assert!(
+            lost.is_empty(),
+            "node {node} lost {} acknowledged writes, e.g. {:?}",
+            lost.len(),
+            lost.first()
+        );
     }
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_joining_after_the_log_was_purged_catches_up_through_a_snapshot() -> anyhow::Result<()> {
+async fn a_node_joining_after_the_log_was_purged_catches_up_through_a_snapshot(
+) -> anyhow::Result<()> {
     let mut c = TestCluster::start(1, &["--snapshot-threshold", "20"]).await?;
     let mut s = c.store(0).await?;
     for i in 0..120 {
@@ -187,9 +259,16 @@ async fn a_node_joining_after_the_log_was_purged_catches_up_through_a_snapshot()
     assert!(read(&c, joined, "snap119").await?.is_some());
     assert!(read(&c, joined, "snap000").await?.is_some());
     let me = c.members(joined).await?;
-    let joiner = me.members.iter().find(|m| m.peer_address == c.nodes[joined].addrs.peer).cloned();
+    let joiner = me
+        .members
+        .iter()
+        .find(|m| m.peer_address == c.nodes[joined].addrs.peer)
+        .cloned();
     let joiner = joiner.ok_or_else(|| anyhow::anyhow!("joiner not in membership"))?;
-    assert!(joiner.snapshot_index >= first.purged_index, "the joiner did not install a snapshot: {joiner:?}");
+    assert!(
+        joiner.snapshot_index >= first.purged_index,
+        "the joiner did not install a snapshot: {joiner:?}"
+    );
     Ok(())
 }
 
@@ -206,38 +285,78 @@ async fn wrong_token_is_refused_and_strangers_cannot_send_raft_messages() -> any
     let mut p = micro_tests::ServerProcess::spawn(
         micro_tests::NodeAddrs::free(),
         &dir,
-        &["--join".into(), c.nodes[0].addrs.peer.clone(), "--join-token".into(), bad],
+        &[
+            "--join".into(),
+            c.nodes[0].addrs.peer.clone(),
+            "--join-token".into(),
+            bad,
+        ],
     )?;
     let code = p.wait_exit(Duration::from_secs(60))?;
     assert_ne!(code, Some(0));
-    assert!(p.log_text().contains("join token rejected"), "{}", p.log_text());
+    assert!(
+        p.log_text().contains("join token rejected"),
+        "{}",
+        p.log_text()
+    );
     // A token pinning another cluster's CA.
     let other = micro_raft::tls::ClusterCa::generate()?;
     let foreign = micro_raft::token::JoinToken::generate(&other.cert_der()?).reveal();
     let mut p2 = micro_tests::ServerProcess::spawn(
         micro_tests::NodeAddrs::free(),
         &c.dir().join("intruder2"),
-        &["--join".into(), c.nodes[0].addrs.peer.clone(), "--join-token".into(), foreign],
+        &[
+            "--join".into(),
+            c.nodes[0].addrs.peer.clone(),
+            "--join-token".into(),
+            foreign,
+        ],
     )?;
     assert_ne!(p2.wait_exit(Duration::from_secs(60))?, Some(0));
-    assert!(p2.log_text().contains("CA fingerprint mismatch"), "{}", p2.log_text());
+    assert!(
+        p2.log_text().contains("CA fingerprint mismatch"),
+        "{}",
+        p2.log_text()
+    );
     let after = c.members(0).await?;
     assert_eq!(before.members.len(), after.members.len());
 
     // Without a certificate, a raft vote with a huge term is refused and changes nothing.
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
-    let anon = micro_raft::transport::PeerClient::new(endpoint.clone(), micro_raft::tls::discovery_client_config()?)?;
+    let anon = micro_raft::transport::PeerClient::new(
+        endpoint.clone(),
+        micro_raft::tls::discovery_client_config()?,
+    )?;
     let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(1_000, 42), None);
-    let resp = anon.call(&c.nodes[0].addrs.peer, &micro_raft::frame::PeerRequest::Vote(vote.clone()), Duration::from_secs(5)).await?;
-    assert!(matches!(resp, micro_raft::frame::PeerResponse::Refused(_)), "{resp:?}");
+    let resp = anon
+        .call(
+            &c.nodes[0].addrs.peer,
+            &micro_raft::frame::PeerRequest::Vote(vote.clone()),
+            Duration::from_secs(5),
+        )
+        .await?;
+    assert!(
+        matches!(resp, micro_raft::frame::PeerResponse::Refused(_)),
+        "{resp:?}"
+    );
     // With a certificate of another cluster the handshake itself fails.
     let stranger = other.issue(42)?;
     let foreign_client = micro_raft::transport::PeerClient::new(
         endpoint.clone(),
         micro_raft::tls::member_client_config(other.cert_pem(), &stranger)?,
     )?;
-    let r = foreign_client.call(&c.nodes[0].addrs.peer, &micro_raft::frame::PeerRequest::Vote(vote), Duration::from_secs(5)).await;
+    let r = foreign_client
+        .call(
+            &c.nodes[0].addrs.peer,
+            &micro_raft::frame::PeerRequest::Vote(vote),
+            Duration::from_secs(5),
+        )
+        .await;
     assert!(r.is_err(), "a foreign certificate was accepted: {r:?}");
-    assert_eq!(c.members(0).await?.term, before.term, "the stranger's vote changed the term");
+    assert_eq!(
+        c.members(0).await?.term,
+        before.term,
+        "the stranger's vote changed the term"
+    );
     Ok(())
 }

@@ -48,13 +48,22 @@ impl ClusterService {
                 }
             })
             .collect();
-        Ok(pb::MembersResponse { leader: view.leader.unwrap_or(0), term: view.term, members })
+        Ok(pb::MembersResponse {
+            leader: view.leader.unwrap_or(0),
+            term: view.term,
+            members,
+        })
     }
 }
 
 #[tonic::async_trait]
 impl pb::cluster_server::Cluster for ClusterService {
-    async fn members(&self, req: Request<pb::MembersRequest>) -> Result<tonic::Response<pb::MembersResponse>, Status> {
-        Ok(tonic::Response::new(ClusterService::members(self, req.into_inner()).await?))
+    async fn members(
+        &self,
+        req: Request<pb::MembersRequest>,
+    ) -> Result<tonic::Response<pb::MembersResponse>, Status> {
+        Ok(tonic::Response::new(
+            ClusterService::members(self, req.into_inner()).await?,
+        ))
     }
 }

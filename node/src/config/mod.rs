@@ -141,8 +141,15 @@ impl Config {
 
 /// Parses `HOST:PORT` or Micro's `:PORT` (all interfaces).
 pub fn parse_addr(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    let full = if value.starts_with(':') { format!("0.0.0.0{value}") } else { value.to_owned() };
-    full.parse().map_err(|_| ConfigError::Address { flag, value: value.to_owned() })
+    let full = if value.starts_with(':') {
+        format!("0.0.0.0{value}")
+    } else {
+        value.to_owned()
+    };
+    full.parse().map_err(|_| ConfigError::Address {
+        flag,
+        value: value.to_owned(),
+    })
 }
 
 /// The address others should dial for a listener bound to `bound`: a wildcard bind advertises

@@ -28,15 +28,25 @@ pub fn precondition(p: Option<pb::Precondition>) -> Result<Option<Precondition>,
         None => Ok(None),
         Some(pb::precondition::Condition::Revision(r)) => Ok(Some(Precondition::Revision(r))),
         Some(pb::precondition::Condition::Absent(true)) => Ok(Some(Precondition::Absent)),
-        Some(pb::precondition::Condition::Absent(false)) => {
-            Err(ApiError::BadRequest("precondition absent must be true when set".into()))
-        }
+        Some(pb::precondition::Condition::Absent(false)) => Err(ApiError::BadRequest(
+            "precondition absent must be true when set".into(),
+        )),
     }
 }
 
 /// Record metadata from the wire.
 pub fn metadata(m: HashMap<String, pb::Field>) -> BTreeMap<String, Field> {
-    m.into_iter().map(|(k, f)| (k, Field { kind: f.r#type, value: f.value })).collect()
+    m.into_iter()
+        .map(|(k, f)| {
+            (
+                k,
+                Field {
+                    kind: f.r#type,
+                    value: f.value,
+                },
+            )
+        })
+        .collect()
 }
 
 /// A live record for the wire; `expiry` is the whole seconds remaining (rounded up), 0 = never.
@@ -53,7 +63,15 @@ pub fn record(view: RecordView, now_ms: u64) -> pb::Record {
             .record
             .metadata
             .into_iter()
-            .map(|(k, f)| (k, pb::Field { r#type: f.kind, value: f.value }))
+            .map(|(k, f)| {
+                (
+                    k,
+                    pb::Field {
+                        r#type: f.kind,
+                        value: f.value,
+                    },
+                )
+            })
             .collect(),
         revision: view.record.revision,
     }
@@ -69,7 +87,12 @@ mod tests {
     fn expiry_rounds_remaining_time_up() {
         let view = |d| RecordView {
             key: "k".into(),
-            record: StoredRecord { value: vec![], metadata: BTreeMap::new(), expires_at_ms: d, revision: 3 },
+            record: StoredRecord {
+                value: vec![],
+                metadata: BTreeMap::new(),
+                expires_at_ms: d,
+                revision: 3,
+            },
         };
         assert_eq!(record(view(None), 0).expiry, 0);
         assert_eq!(record(view(Some(10_001)), 0).expiry, 11);
@@ -78,7 +101,9 @@ mod tests {
 
     #[test]
     fn absent_false_is_rejected() {
-        let p = pb::Precondition { condition: Some(pb::precondition::Condition::Absent(false)) };
+        let p = pb::Precondition {
+            condition: Some(pb::precondition::Condition::Absent(false)),
+        };
         assert!(precondition(Some(p)).is_err());
     }
 }

@@ -29,8 +29,16 @@ pub struct StoreService {
 }
 
 fn table(namespace: &str, database: &str, table: &str) -> Result<Table, ApiError> {
-    let db = if database.is_empty() { namespace } else { database };
-    let t = if table.is_empty() { DEFAULT_TABLE } else { table };
+    let db = if database.is_empty() {
+        namespace
+    } else {
+        database
+    };
+    let t = if table.is_empty() {
+        DEFAULT_TABLE
+    } else {
+        table
+    };
     Table::new(db, t).map_err(convert::store_error)
 }
 
@@ -47,8 +55,11 @@ impl StoreService {
         if !stale {
             self.cluster.read_barrier().await?;
         }
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let applied = applied_time_ms(self.cluster.reader()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let applied = applied_time_ms(self.cluster.reader())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(wall.max(applied))
     }
 
@@ -56,7 +67,9 @@ impl StoreService {
         match self.cluster.write(Command::Store(cmd)).await? {
             Response::Store(StoreResponse::Err(e)) => Err(convert::store_error(e)),
             Response::Store(r) => Ok(r),
-            Response::None => Err(ApiError::Internal("the store command produced no response".into())),
+            Response::None => Err(ApiError::Internal(
+                "the store command produced no response".into(),
+            )),
         }
     }
 
@@ -75,18 +88,33 @@ impl StoreService {
             order: convert::order(&opts.order)?,
         };
         let now = self.prepare_read(opts.stale).await?;
-        let records = store::read(self.cluster.reader(), &t, &req.key, &query, now).map_err(convert::store_error)?;
-        Ok(pb::ReadResponse { records: records.into_iter().map(|r| convert::record(r, now)).collect() })
+        let records = store::read(self.cluster.reader(), &t, &req.key, &query, now)
+            .map_err(convert::store_error)?;
+        Ok(pb::ReadResponse {
+            records: records
+                .into_iter()
+                .map(|r| convert::record(r, now))
+                .collect(),
+        })
     }
 
     /// Store.Write.
-    pub async fn write(&self, ns: &str, req: pb::WriteRequest) -> Result<pb::WriteResponse, ApiError> {
-        let record = req.record.ok_or_else(|| ApiError::BadRequest("no record specified".into()))?;
+    pub async fn write(
+        &self,
+        ns: &str,
+        req: pb::WriteRequest,
+    ) -> Result<pb::WriteResponse, ApiError> {
+        let record = req
+            .record
+            .ok_or_else(|| ApiError::BadRequest("no record specified".into()))?;
         let opts = req.options.unwrap_or_default();
         let t = table(ns, &opts.database, &opts.table)?;
         store::validate_key(&record.key).map_err(convert::store_error)?;
         if record.value.len() > store::MAX_VALUE_BYTES {
-            return Err(ApiError::BadRequest(format!("value is larger than {} bytes", store::MAX_VALUE_BYTES)));
+            return Err(ApiError::BadRequest(format!(
+                "value is larger than {} bytes",
+                store::MAX_VALUE_BYTES
+            )));
         }
         let ttl_ms = match record.expiry {
             0 => None,
@@ -103,32 +131,61 @@ impl StoreService {
         };
         match self.propose(cmd).await? {
             StoreResponse::Written { revision } => Ok(pb::WriteResponse { revision }),
-            other => Err(ApiError::Internal(format!("unexpected store response {other:?}"))),
+            other => Err(ApiError::Internal(format!(
+                "unexpected store response {other:?}"
+            ))),
         }
     }
 
     /// Store.Delete. Deleting an absent key succeeds, as in Micro.
-    pub async fn delete(&self, ns: &str, req: pb::DeleteRequest) -> Result<pb::DeleteResponse, ApiError> {
+    pub async fn delete(
+        &self,
+        ns: &str,
+        req: pb::DeleteRequest,
+    ) -> Result<pb::DeleteResponse, ApiError> {
         let opts = req.options.unwrap_or_default();
         let t = table(ns, &opts.database, &opts.table)?;
         store::validate_key(&req.key).map_err(convert::store_error)?;
-        let cmd = StoreCommand::Delete { table: t, key: req.key, precondition: convert::precondition(opts.precondition)? };
+        let cmd = StoreCommand::Delete {
+            table: t,
+            key: req.key,
+            precondition: convert::precondition(opts.precondition)?,
+        };
         self.propose(cmd).await?;
         Ok(pb::DeleteResponse {})
     }
 
     /// Store.List, as chunks of keys.
-    pub async fn list(&self, ns: &str, req: pb::ListRequest) -> Result<Vec<pb::ListResponse>, ApiError> {
+    pub async fn list(
+        &self,
+        ns: &str,
+        req: pb::ListRequest,
+    ) -> Result<Vec<pb::ListResponse>, ApiError> {
         let opts = req.options.unwrap_or_default();
         let t = table(ns, &opts.database, &opts.table)?;
-        let query = QueryOptions { limit: opts.limit, offset: opts.offset, order: convert::order(&opts.order)?, ..Default::default() };
+        let query = QueryOptions {
+            limit: opts.limit,
+            offset: opts.offset,
+            order: convert::order(&opts.order)?,
+            ..Default::default()
+        };
         let now = self.prepare_read(opts.stale).await?;
-        let keys = store::list(self.cluster.reader(), &t, &opts.prefix, &opts.suffix, &query, now)
-            .map_err(convert::store_error)?;
+        let keys = store::list(
+            self.cluster.reader(),
+            &t,
+            &opts.prefix,
+            &opts.suffix,
+            &query,
+            now,
+        )
+        .map_err(convert::store_error)?;
         if keys.is_empty() {
             return Ok(vec![pb::ListResponse { keys: vec![] }]);
         }
-        Ok(keys.chunks(LIST_CHUNK).map(|c| pb::ListResponse { keys: c.to_vec() }).collect())
+        Ok(keys
+            .chunks(LIST_CHUNK)
+            .map(|c| pb::ListResponse { keys: c.to_vec() })
+            .collect())
     }
 
     /// Store.Databases.
@@ -139,8 +196,16 @@ impl StoreService {
     }
 
     /// Store.Tables.
-    pub async fn tables(&self, ns: &str, req: pb::TablesRequest) -> Result<pb::TablesResponse, ApiError> {
-        let db = if req.database.is_empty() { ns.to_owned() } else { req.database };
+    pub async fn tables(
+        &self,
+        ns: &str,
+        req: pb::TablesRequest,
+    ) -> Result<pb::TablesResponse, ApiError> {
+        let db = if req.database.is_empty() {
+            ns.to_owned()
+        } else {
+            req.database
+        };
         self.prepare_read(false).await?;
         let tables = store::tables(self.cluster.reader(), &db).map_err(convert::store_error)?;
         Ok(pb::TablesResponse { tables })
@@ -151,36 +216,62 @@ type ListStream = Pin<Box<dyn Stream<Item = Result<pb::ListResponse, Status>> + 
 
 #[tonic::async_trait]
 impl pb::store_server::Store for StoreService {
-    async fn read(&self, req: Request<pb::ReadRequest>) -> Result<tonic::Response<pb::ReadResponse>, Status> {
+    async fn read(
+        &self,
+        req: Request<pb::ReadRequest>,
+    ) -> Result<tonic::Response<pb::ReadResponse>, Status> {
         let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(StoreService::read(self, &ns, req.into_inner()).await?))
+        Ok(tonic::Response::new(
+            StoreService::read(self, &ns, req.into_inner()).await?,
+        ))
     }
 
-    async fn write(&self, req: Request<pb::WriteRequest>) -> Result<tonic::Response<pb::WriteResponse>, Status> {
+    async fn write(
+        &self,
+        req: Request<pb::WriteRequest>,
+    ) -> Result<tonic::Response<pb::WriteResponse>, Status> {
         let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(StoreService::write(self, &ns, req.into_inner()).await?))
+        Ok(tonic::Response::new(
+            StoreService::write(self, &ns, req.into_inner()).await?,
+        ))
     }
 
-    async fn delete(&self, req: Request<pb::DeleteRequest>) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
+    async fn delete(
+        &self,
+        req: Request<pb::DeleteRequest>,
+    ) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
         let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(StoreService::delete(self, &ns, req.into_inner()).await?))
+        Ok(tonic::Response::new(
+            StoreService::delete(self, &ns, req.into_inner()).await?,
+        ))
     }
 
     type ListStream = ListStream;
 
-    async fn list(&self, req: Request<pb::ListRequest>) -> Result<tonic::Response<ListStream>, Status> {
+    async fn list(
+        &self,
+        req: Request<pb::ListRequest>,
+    ) -> Result<tonic::Response<ListStream>, Status> {
         let ns = namespace::from_metadata(req.metadata());
         let chunks = StoreService::list(self, &ns, req.into_inner()).await?;
         let stream: ListStream = Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)));
         Ok(tonic::Response::new(stream))
     }
 
-    async fn databases(&self, _req: Request<pb::DatabasesRequest>) -> Result<tonic::Response<pb::DatabasesResponse>, Status> {
+    async fn databases(
+        &self,
+        _req: Request<pb::DatabasesRequest>,
+    ) -> Result<tonic::Response<pb::DatabasesResponse>, Status> {
         Ok(tonic::Response::new(StoreService::databases(self).await?))
     }
 
-    async fn tables(&self, req: Request<pb::TablesRequest>) -> Result<tonic::Response<pb::TablesResponse>, Status> {
+    async fn tables(
+        &self,
+        req: Request<pb::TablesRequest>,
+    ) -> Result<tonic::Response<pb::TablesResponse>, Status> {
         let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(StoreService::tables(self, &ns, req.into_inner()).await?))
+        Ok(tonic::Response::new(
+            StoreService::tables(self, &ns, req.into_inner()).await?,
+        ))
     }
 }

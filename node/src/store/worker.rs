@@ -23,7 +23,10 @@ pub async fn purge_expired(cluster: Arc<Cluster>, stop: CancellationToken) {
         if cluster.local_status().role != "leader" || !has_expired(&cluster) {
             continue;
         }
-        if let Err(e) = cluster.write(Command::Store(StoreCommand::PurgeExpired { limit: BATCH })).await {
+        if let Err(e) = cluster
+            .write(Command::Store(StoreCommand::PurgeExpired { limit: BATCH }))
+            .await
+        {
             tracing::debug!(error = %e, "expiry purge not proposed");
         }
     }
@@ -31,9 +34,15 @@ pub async fn purge_expired(cluster: Arc<Cluster>, stop: CancellationToken) {
 
 /// Whether the earliest entry of the expiry index is due (index keys sort by deadline).
 fn has_expired(cluster: &Cluster) -> bool {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     match cluster.reader().first_with_prefix(b"x/") {
-        Some(k) => k.get(2..10).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).is_some_and(|d| d <= now),
+        Some(k) => k
+            .get(2..10)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .is_some_and(|d| d <= now),
         None => false,
     }
 }

@@ -26,9 +26,13 @@ pub struct Credentials {
 
 impl DataDir {
     pub fn new(root: &Path) -> Result<Self, ClusterError> {
-        std::fs::create_dir_all(root.join("tls"))
-            .map_err(|e| ClusterError::DataDir { path: root.to_owned(), reason: e.to_string() })?;
-        Ok(DataDir { root: root.to_owned() })
+        std::fs::create_dir_all(root.join("tls")).map_err(|e| ClusterError::DataDir {
+            path: root.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(DataDir {
+            root: root.to_owned(),
+        })
     }
 
     pub fn raft_db(&self) -> PathBuf {
@@ -59,16 +63,26 @@ impl DataDir {
             path: self.root.join("node-id"),
             reason: "not a hexadecimal node id".into(),
         })?;
-        let ca = ClusterCa::from_pem(&tls::read_text(&self.tls("ca.pem"))?, &tls::read_text(&self.tls("ca.key"))?)?;
+        let ca = ClusterCa::from_pem(
+            &tls::read_text(&self.tls("ca.pem"))?,
+            &tls::read_text(&self.tls("ca.key"))?,
+        )?;
         let identity = NodeIdentity {
             cert_pem: tls::read_text(&self.tls("node.pem"))?,
             key_pem: tls::read_text(&self.tls("node.key"))?,
         };
-        let token = JoinToken::parse(&tls::read_text(&self.token_file())?).map_err(|e| ClusterError::DataDir {
-            path: self.token_file(),
-            reason: e.to_string(),
+        let token = JoinToken::parse(&tls::read_text(&self.token_file())?).map_err(|e| {
+            ClusterError::DataDir {
+                path: self.token_file(),
+                reason: e.to_string(),
+            }
         })?;
-        Ok(Credentials { id, ca, identity, token })
+        Ok(Credentials {
+            id,
+            ca,
+            identity,
+            token,
+        })
     }
 
     /// Saves credentials; `node-id` goes last, so a crash midway leaves no half identity.
@@ -77,18 +91,30 @@ impl DataDir {
         tls::write_private(&self.tls("ca.key"), c.ca.key_pem().as_bytes())?;
         tls::write_private(&self.tls("node.pem"), c.identity.cert_pem.as_bytes())?;
         tls::write_private(&self.tls("node.key"), c.identity.key_pem.as_bytes())?;
-        tls::write_private(&self.token_file(), format!("{}\n", c.token.reveal()).as_bytes())?;
-        tls::write_private(&self.root.join("node-id"), format!("{:016x}\n", c.id).as_bytes())?;
+        tls::write_private(
+            &self.token_file(),
+            format!("{}\n", c.token.reveal()).as_bytes(),
+        )?;
+        tls::write_private(
+            &self.root.join("node-id"),
+            format!("{:016x}\n", c.id).as_bytes(),
+        )?;
         Ok(())
     }
 
     /// The join target recorded until membership completes.
     pub fn joined_via(&self) -> Option<String> {
-        std::fs::read_to_string(self.joined_via_file()).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+        std::fs::read_to_string(self.joined_via_file())
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
     }
 
     pub fn set_joined_via(&self, target: &str) -> Result<(), ClusterError> {
-        Ok(tls::write_private(&self.joined_via_file(), target.as_bytes())?)
+        Ok(tls::write_private(
+            &self.joined_via_file(),
+            target.as_bytes(),
+        )?)
     }
 
     pub fn clear_joined_via(&self) {

@@ -12,24 +12,42 @@ impl PeerHandler for Cluster {
         Box::pin(async move {
             match req {
                 PeerRequest::FetchCa => PeerResponse::Ca(self.ca.cert_pem().to_owned()),
-                PeerRequest::Join { secret, id, csr_der } => PeerResponse::Join(self.admit(&secret, id, &csr_der)),
+                PeerRequest::Join {
+                    secret,
+                    id,
+                    csr_der,
+                } => PeerResponse::Join(self.admit(&secret, id, &csr_der)),
                 _ if !authenticated => {
-                    tracing::warn!("refused a peer request from a client without a cluster certificate");
+                    tracing::warn!(
+                        "refused a peer request from a client without a cluster certificate"
+                    );
                     PeerResponse::Refused("a certificate of this cluster is required".into())
                 }
-                PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(self.raft.append_entries(r).await),
-                PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
-                PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
-                PeerRequest::Write { command, hops_left } => {
-                    PeerResponse::Write(self.write_hops(command, hops_left).await.map_err(Into::into))
+                PeerRequest::AppendEntries(r) => {
+                    PeerResponse::AppendEntries(self.raft.append_entries(r).await)
                 }
+                PeerRequest::InstallSnapshot(r) => {
+                    PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
+                }
+                PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
+                PeerRequest::Write { command, hops_left } => PeerResponse::Write(
+                    self.write_hops(command, hops_left)
+                        .await
+                        .map_err(Into::into),
+                ),
                 PeerRequest::ReadIndex { hops_left } => {
                     PeerResponse::ReadIndex(self.read_index(hops_left).await.map_err(Into::into))
                 }
                 PeerRequest::Status => PeerResponse::Status(self.local_status()),
-                PeerRequest::AddMember { id, node, hops_left } => {
-                    PeerResponse::AddMember(self.add_member(id, node, hops_left).await.map_err(Into::into))
-                }
+                PeerRequest::AddMember {
+                    id,
+                    node,
+                    hops_left,
+                } => PeerResponse::AddMember(
+                    self.add_member(id, node, hops_left)
+                        .await
+                        .map_err(Into::into),
+                ),
             }
         })
     }
@@ -42,8 +60,15 @@ impl Cluster {
             tracing::warn!(node = %format!("{id:016x}"), "join refused: wrong token secret");
             return Err("join token rejected: its secret does not match this cluster's".into());
         }
-        let cert_pem = self.ca.sign_request(id, csr_der).map_err(|e| format!("invalid certificate request: {e}"))?;
+        let cert_pem = self
+            .ca
+            .sign_request(id, csr_der)
+            .map_err(|e| format!("invalid certificate request: {e}"))?;
         tracing::info!(node = %format!("{id:016x}"), "issued a certificate to a joining node");
-        Ok(JoinGrant { ca_cert_pem: self.ca.cert_pem().to_owned(), ca_key_pem: self.ca.key_pem(), cert_pem })
+        Ok(JoinGrant {
+            ca_cert_pem: self.ca.cert_pem().to_owned(),
+            ca_key_pem: self.ca.key_pem(),
+            cert_pem,
+        })
     }
 }

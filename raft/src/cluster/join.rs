@@ -16,12 +16,18 @@ const JOIN_PATIENCE: Duration = Duration::from_secs(30);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Obtains the cluster CA and a certificate for node `id` from `target`.
-pub async fn admit(target: &str, token: &JoinToken, id: NodeId) -> Result<(ClusterCa, NodeIdentity), ClusterError> {
+pub async fn admit(
+    target: &str,
+    token: &JoinToken,
+    id: NodeId,
+) -> Result<(ClusterCa, NodeIdentity), ClusterError> {
     let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
-    let endpoint = quinn::Endpoint::client(bind).map_err(|e| ClusterError::Transport(TransportError::Connect {
-        addr: target.to_owned(),
-        reason: e.to_string(),
-    }))?;
+    let endpoint = quinn::Endpoint::client(bind).map_err(|e| {
+        ClusterError::Transport(TransportError::Connect {
+            addr: target.to_owned(),
+            reason: e.to_string(),
+        })
+    })?;
     let result = admit_via(&endpoint, target, token, id).await;
     endpoint.close(0u32.into(), b"joined");
     result
@@ -34,10 +40,16 @@ async fn admit_via(
     id: NodeId,
 ) -> Result<(ClusterCa, NodeIdentity), ClusterError> {
     let io = |e: std::io::Error| ClusterError::JoinRefused(e.to_string());
-    let discovery = PeerClient::new(endpoint.clone(), tls::discovery_client_config()?).map_err(io)?;
+    let discovery =
+        PeerClient::new(endpoint.clone(), tls::discovery_client_config()?).map_err(io)?;
     let ca_pem = match patiently(&discovery, target, &PeerRequest::FetchCa).await? {
         PeerResponse::Ca(pem) => pem,
-        other => return Err(ClusterError::JoinRefused(format!("{target} answered {}", describe(&other)))),
+        other => {
+            return Err(ClusterError::JoinRefused(format!(
+                "{target} answered {}",
+                describe(&other)
+            )))
+        }
     };
     let ca_der = rustls_pemfile::certs(&mut ca_pem.as_bytes())
         .next()
@@ -49,28 +61,50 @@ async fn admit_via(
         )));
     }
     let (csr_der, key_pem) = tls::certificate_request(id)?;
-    let joiner = PeerClient::new(endpoint.clone(), tls::joiner_client_config(&ca_pem)?).map_err(io)?;
-    let req = PeerRequest::Join { secret: token.secret().to_vec(), id, csr_der };
+    let joiner =
+        PeerClient::new(endpoint.clone(), tls::joiner_client_config(&ca_pem)?).map_err(io)?;
+    let req = PeerRequest::Join {
+        secret: token.secret().to_vec(),
+        id,
+        csr_der,
+    };
     match joiner.call(target, &req, CALL_TIMEOUT).await? {
         PeerResponse::Join(Ok(grant)) if grant.ca_cert_pem == ca_pem => {
             let ca = ClusterCa::from_pem(&grant.ca_cert_pem, &grant.ca_key_pem)?;
-            Ok((ca, NodeIdentity { cert_pem: grant.cert_pem, key_pem }))
+            Ok((
+                ca,
+                NodeIdentity {
+                    cert_pem: grant.cert_pem,
+                    key_pem,
+                },
+            ))
         }
-        PeerResponse::Join(Ok(_)) => Err(ClusterError::JoinRefused("the CA changed during the join".into())),
+        PeerResponse::Join(Ok(_)) => Err(ClusterError::JoinRefused(
+            "the CA changed during the join".into(),
+        )),
         PeerResponse::Join(Err(reason)) => Err(ClusterError::JoinRefused(reason)),
-        other => Err(ClusterError::JoinRefused(format!("{target} answered {}", describe(&other)))),
+        other => Err(ClusterError::JoinRefused(format!(
+            "{target} answered {}",
+            describe(&other)
+        ))),
     }
 }
 
 /// Calls `target`, retrying while it cannot be reached (it may still be starting).
-async fn patiently(client: &PeerClient, target: &str, req: &PeerRequest) -> Result<PeerResponse, ClusterError> {
+async fn patiently(
+    client: &PeerClient,
+    target: &str,
+    req: &PeerRequest,
+) -> Result<PeerResponse, ClusterError> {
     let deadline = Instant::now() + JOIN_PATIENCE;
     loop {
         match client.call(target, req, CALL_TIMEOUT).await {
             Ok(r) => return Ok(r),
-            Err(e @ (TransportError::Connect { .. } | TransportError::Timeout(_) | TransportError::Resolve(_)))
-                if Instant::now() < deadline =>
-            {
+            Err(
+                e @ (TransportError::Connect { .. }
+                | TransportError::Timeout(_)
+                | TransportError::Resolve(_)),
+            ) if Instant::now() < deadline => {
                 tracing::info!(target, error = %e, "join target not reachable yet; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

@@ -68,7 +68,9 @@ pub struct ClusterView {
 
 /// Milliseconds since the Unix epoch; what the leader stamps into entries.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Cluster {
@@ -98,20 +100,38 @@ impl Cluster {
         self.write_hops(command, MAX_HOPS).await
     }
 
-    pub(crate) async fn write_hops(&self, command: Command, hops_left: u8) -> Result<Response, ClusterError> {
+    pub(crate) async fn write_hops(
+        &self,
+        command: Command,
+        hops_left: u8,
+    ) -> Result<Response, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
-            let entry = LogEntry { time_ms: now_ms(), command: command.clone() };
-            let fwd = match tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry)).await {
-                Err(_) => return Err(ClusterError::Timeout("the write was not committed in time".into())),
+            let entry = LogEntry {
+                time_ms: now_ms(),
+                command: command.clone(),
+            };
+            let fwd = match tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry))
+                .await
+            {
+                Err(_) => {
+                    return Err(ClusterError::Timeout(
+                        "the write was not committed in time".into(),
+                    ))
+                }
                 Ok(Ok(r)) => return Ok(r.data),
                 Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => f,
                 Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
                     return Err(ClusterError::Unavailable(e.to_string()))
                 }
-                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::Unavailable(e.to_string())),
+                Ok(Err(RaftError::Fatal(e))) => {
+                    return Err(ClusterError::Unavailable(e.to_string()))
+                }
             };
-            let req = PeerRequest::Write { command: command.clone(), hops_left: hops_left.saturating_sub(1) };
+            let req = PeerRequest::Write {
+                command: command.clone(),
+                hops_left: hops_left.saturating_sub(1),
+            };
             match self.to_leader(&fwd, hops_left, &req, deadline).await? {
                 Some(PeerResponse::Write(r)) => return r.map_err(ClusterError::from),
                 Some(other) => return Err(unexpected(other)),
@@ -136,7 +156,9 @@ impl Cluster {
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(ClusterError::NoLeader("no leader was elected in time".into()));
+            return Err(ClusterError::NoLeader(
+                "no leader was elected in time".into(),
+            ));
         }
         let (Some(leader), Some(node)) = (fwd.leader_id, fwd.leader_node.as_ref()) else {
             self.await_leader(remaining).await;
@@ -164,13 +186,19 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 Ok(None)
             }
-            Err(e) => Err(ClusterError::Unavailable(format!("leader {leader} did not answer; outcome unknown: {e}"))),
+            Err(e) => Err(ClusterError::Unavailable(format!(
+                "leader {leader} did not answer; outcome unknown: {e}"
+            ))),
         }
     }
 
     async fn await_leader(&self, within: Duration) {
         let wait = within.min(Duration::from_millis(500));
-        let _ = self.raft.wait(Some(wait)).metrics(|m| m.current_leader.is_some(), "a leader").await;
+        let _ = self
+            .raft
+            .wait(Some(wait))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await;
     }
 
     /// Blocks until this node has applied everything committed before the call: after it
@@ -188,16 +216,25 @@ impl Cluster {
     pub(crate) async fn read_index(&self, hops_left: u8) -> Result<u64, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
-            let fwd = match tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await {
-                Err(_) => return Err(ClusterError::Unavailable("leadership could not be confirmed with a quorum".into())),
-                Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |l| l.index)),
-                Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
-                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
-                    return Err(ClusterError::Unavailable(e.to_string()))
-                }
-                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::Unavailable(e.to_string())),
+            let fwd =
+                match tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await {
+                    Err(_) => {
+                        return Err(ClusterError::Unavailable(
+                            "leadership could not be confirmed with a quorum".into(),
+                        ))
+                    }
+                    Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |l| l.index)),
+                    Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
+                    Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                        return Err(ClusterError::Unavailable(e.to_string()))
+                    }
+                    Ok(Err(RaftError::Fatal(e))) => {
+                        return Err(ClusterError::Unavailable(e.to_string()))
+                    }
+                };
+            let req = PeerRequest::ReadIndex {
+                hops_left: hops_left.saturating_sub(1),
             };
-            let req = PeerRequest::ReadIndex { hops_left: hops_left.saturating_sub(1) };
             match self.to_leader(&fwd, hops_left, &req, deadline).await? {
                 Some(PeerResponse::ReadIndex(r)) => return r.map_err(ClusterError::from),
                 Some(other) => return Err(unexpected(other)),
@@ -207,16 +244,30 @@ impl Cluster {
     }
 
     /// Adds `id` as a learner, waits until it caught up, then makes it a voter.
-    pub(crate) async fn add_member(&self, id: NodeId, node: MemberNode, hops_left: u8) -> Result<(), ClusterError> {
+    pub(crate) async fn add_member(
+        &self,
+        id: NodeId,
+        node: MemberNode,
+        hops_left: u8,
+    ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
         loop {
-            let voters: BTreeSet<NodeId> = self.raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+            let voters: BTreeSet<NodeId> = self
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .collect();
             if voters.contains(&id) {
                 return Ok(());
             }
             let step = async {
                 self.raft.add_learner(id, node.clone(), true).await?;
-                self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await
+                self.raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                    .await
             };
             let fwd = match tokio::time::timeout_at(deadline.into(), step).await {
                 Err(_) => return Err(ClusterError::Timeout(format!("adding node {id:016x}"))),
@@ -231,9 +282,15 @@ impl Cluster {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
-                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::Unavailable(e.to_string())),
+                Ok(Err(RaftError::Fatal(e))) => {
+                    return Err(ClusterError::Unavailable(e.to_string()))
+                }
             };
-            let req = PeerRequest::AddMember { id, node: node.clone(), hops_left: hops_left.saturating_sub(1) };
+            let req = PeerRequest::AddMember {
+                id,
+                node: node.clone(),
+                hops_left: hops_left.saturating_sub(1),
+            };
             match self.to_leader(&fwd, hops_left, &req, deadline).await? {
                 Some(PeerResponse::AddMember(r)) => return r.map_err(ClusterError::from),
                 Some(other) => return Err(unexpected(other)),
@@ -269,23 +326,37 @@ impl Cluster {
         let m = self.raft.metrics().borrow().clone();
         let membership = m.membership_config.membership().clone();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let nodes: BTreeMap<NodeId, MemberNode> = membership.nodes().map(|(id, n)| (*id, n.clone())).collect();
+        let nodes: BTreeMap<NodeId, MemberNode> =
+            membership.nodes().map(|(id, n)| (*id, n.clone())).collect();
         let asks = nodes.into_iter().map(|(id, node)| {
             let voter = voters.contains(&id);
             async move {
                 let status = if id == self.id {
                     Some(self.local_status())
                 } else {
-                    match self.peers.call(&node.peer_address, &PeerRequest::Status, STATUS_TIMEOUT).await {
+                    match self
+                        .peers
+                        .call(&node.peer_address, &PeerRequest::Status, STATUS_TIMEOUT)
+                        .await
+                    {
                         Ok(PeerResponse::Status(s)) => Some(s),
                         _ => None,
                     }
                 };
-                MemberView { id, node, voter, status }
+                MemberView {
+                    id,
+                    node,
+                    voter,
+                    status,
+                }
             }
         });
         let members = futures::future::join_all(asks).await;
-        ClusterView { leader: m.current_leader, term: m.current_term, members }
+        ClusterView {
+            leader: m.current_leader,
+            term: m.current_term,
+            members,
+        }
     }
 
     /// Stops raft and flushes storage. Errors are logged, never returned: teardown goes on.
@@ -300,7 +371,10 @@ impl Cluster {
 }
 
 fn req_is_idempotent(req: &PeerRequest) -> bool {
-    matches!(req, PeerRequest::ReadIndex { .. } | PeerRequest::AddMember { .. })
+    matches!(
+        req,
+        PeerRequest::ReadIndex { .. } | PeerRequest::AddMember { .. }
+    )
 }
 
 fn unexpected(resp: PeerResponse) -> ClusterError {

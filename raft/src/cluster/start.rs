@@ -62,7 +62,9 @@ fn raft_config(snapshot_threshold: u64) -> Result<Arc<Config>, ClusterError> {
         max_in_snapshot_log_to_keep: snapshot_threshold.min(1000),
         ..Default::default()
     };
-    cfg.validate().map(Arc::new).map_err(|e| ClusterError::Storage(format!("raft config: {e}")))
+    cfg.validate()
+        .map(Arc::new)
+        .map_err(|e| ClusterError::Storage(format!("raft config: {e}")))
 }
 
 impl Cluster {
@@ -76,10 +78,16 @@ impl Cluster {
         let (creds, mut mode) = if dir.has_credentials() {
             (dir.load()?, StartMode::Restarted)
         } else if let Some((target, token_text)) = &opts.join {
-            let token = JoinToken::parse(token_text).map_err(|e| ClusterError::JoinRefused(e.to_string()))?;
+            let token = JoinToken::parse(token_text)
+                .map_err(|e| ClusterError::JoinRefused(e.to_string()))?;
             let id = rand::thread_rng().gen::<u64>().max(1);
             let (ca, identity) = join::admit(target, &token, id).await?;
-            let creds = Credentials { id, ca, identity, token };
+            let creds = Credentials {
+                id,
+                ca,
+                identity,
+                token,
+            };
             dir.set_joined_via(target)?;
             dir.save(&creds)?;
             (creds, StartMode::Joined)
@@ -88,12 +96,19 @@ impl Cluster {
             let ca = ClusterCa::generate()?;
             let identity = ca.issue(id)?;
             let token = JoinToken::generate(&ca.cert_der()?);
-            let creds = Credentials { id, ca, identity, token };
+            let creds = Credentials {
+                id,
+                ca,
+                identity,
+                token,
+            };
             dir.save(&creds)?;
             (creds, StartMode::Bootstrapped)
         };
 
-        let db_err = |e: sled::Error| ClusterError::Storage(format!("opening {}: {e}", dir.raft_db().display()));
+        let db_err = |e: sled::Error| {
+            ClusterError::Storage(format!("opening {}: {e}", dir.raft_db().display()))
+        };
         let db = sled::open(dir.raft_db()).map_err(db_err)?;
         let log = LogStore::open(&db, tracker).map_err(db_err)?;
         let fresh = !log.has_state().map_err(db_err)?;
@@ -104,13 +119,25 @@ impl Cluster {
         }
 
         let io = |e: std::io::Error| ClusterError::Storage(format!("peer endpoint: {e}"));
-        let endpoint = transport::make_endpoint(opts.peer_socket, tls::server_config(creds.ca.cert_pem(), &creds.identity)?)
-            .map_err(io)?;
-        let peers = PeerClient::new(endpoint.clone(), tls::member_client_config(creds.ca.cert_pem(), &creds.identity)?)
-            .map_err(io)?;
-        let raft = Raft::new(creds.id, raft_config(opts.snapshot_threshold)?, NetworkFactory(peers.clone()), log, sm.clone())
-            .await
-            .map_err(|e| ClusterError::Storage(e.to_string()))?;
+        let endpoint = transport::make_endpoint(
+            opts.peer_socket,
+            tls::server_config(creds.ca.cert_pem(), &creds.identity)?,
+        )
+        .map_err(io)?;
+        let peers = PeerClient::new(
+            endpoint.clone(),
+            tls::member_client_config(creds.ca.cert_pem(), &creds.identity)?,
+        )
+        .map_err(io)?;
+        let raft = Raft::new(
+            creds.id,
+            raft_config(opts.snapshot_threshold)?,
+            NetworkFactory(peers.clone()),
+            log,
+            sm.clone(),
+        )
+        .await
+        .map_err(|e| ClusterError::Storage(e.to_string()))?;
         let cluster = Arc::new(Cluster {
             id: creds.id,
             raft,
@@ -122,7 +149,12 @@ impl Cluster {
             db,
         });
         let handler: Arc<dyn PeerHandler> = cluster.clone();
-        tracker.spawn(transport::serve(endpoint, handler, stop.clone(), tracker.clone()));
+        tracker.spawn(transport::serve(
+            endpoint,
+            handler,
+            stop.clone(),
+            tracker.clone(),
+        ));
 
         match mode {
             StartMode::Bootstrapped => {
@@ -143,7 +175,9 @@ impl Cluster {
                     tracker.spawn(async move {
                         match request_membership(&c, &target).await {
                             Ok(()) => dir.clear_joined_via(),
-                            Err(e) => tracing::error!(error = %e, "finishing the interrupted join failed"),
+                            Err(e) => {
+                                tracing::error!(error = %e, "finishing the interrupted join failed")
+                            }
                         }
                     });
                 }
@@ -155,10 +189,18 @@ impl Cluster {
 
 /// Asks `target` (any member) to add this node; retries while the cluster elects a leader.
 async fn request_membership(cluster: &Cluster, target: &str) -> Result<(), ClusterError> {
-    let req = PeerRequest::AddMember { id: cluster.id, node: cluster.this.clone(), hops_left: MAX_HOPS };
+    let req = PeerRequest::AddMember {
+        id: cluster.id,
+        node: cluster.this.clone(),
+        hops_left: MAX_HOPS,
+    };
     let mut last = String::new();
     for _ in 0..60 {
-        match cluster.peers.call(target, &req, Duration::from_secs(130)).await {
+        match cluster
+            .peers
+            .call(target, &req, Duration::from_secs(130))
+            .await
+        {
             Ok(PeerResponse::AddMember(Ok(()))) => return Ok(()),
             Ok(PeerResponse::AddMember(Err(e))) => last = e.to_string(),
             Ok(PeerResponse::Refused(m)) => return Err(ClusterError::JoinRefused(m)),
@@ -168,5 +210,7 @@ async fn request_membership(cluster: &Cluster, target: &str) -> Result<(), Clust
         tracing::info!(error = %last, "membership not granted yet; retrying");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Err(ClusterError::JoinRefused(format!("could not become a member via {target}: {last}")))
+    Err(ClusterError::JoinRefused(format!(
+        "could not become a member via {target}: {last}"
+    )))
 }

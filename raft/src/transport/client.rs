@@ -65,18 +65,31 @@ impl PeerClient {
         let crypto = QuicClientConfig::try_from(tls).map_err(std::io::Error::other)?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         config.transport_config(super::transport_config());
-        Ok(PeerClient { endpoint, config, peers: Arc::new(Mutex::new(HashMap::new())) })
+        Ok(PeerClient {
+            endpoint,
+            config,
+            peers: Arc::new(Mutex::new(HashMap::new())),
+        })
     }
 
     /// Sends `req` to `addr` and waits up to `timeout` for the reply.
-    pub async fn call(&self, addr: &str, req: &PeerRequest, timeout: Duration) -> Result<PeerResponse, TransportError> {
+    pub async fn call(
+        &self,
+        addr: &str,
+        req: &PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, TransportError> {
         match tokio::time::timeout(timeout, self.call_inner(addr, req)).await {
             Ok(r) => r,
             Err(_) => Err(TransportError::Timeout(addr.to_owned())),
         }
     }
 
-    async fn call_inner(&self, addr: &str, req: &PeerRequest) -> Result<PeerResponse, TransportError> {
+    async fn call_inner(
+        &self,
+        addr: &str,
+        req: &PeerRequest,
+    ) -> Result<PeerResponse, TransportError> {
         let peer = self.peer(addr).await?;
         let pooled = peer.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         let (mut send, mut recv) = match pooled {
@@ -85,11 +98,17 @@ impl PeerClient {
                 Ok(s) => s,
                 Err(e) => {
                     self.forget(addr, &peer);
-                    return Err(TransportError::Connect { addr: addr.to_owned(), reason: e.to_string() });
+                    return Err(TransportError::Connect {
+                        addr: addr.to_owned(),
+                        reason: e.to_string(),
+                    });
                 }
             },
         };
-        let frame_err = |source| TransportError::Frame { addr: addr.to_owned(), source };
+        let frame_err = |source| TransportError::Frame {
+            addr: addr.to_owned(),
+            source,
+        };
         if let Err(e) = write_frame(&mut send, req).await {
             self.forget(addr, &peer);
             return Err(frame_err(e));
@@ -120,13 +139,19 @@ impl PeerClient {
             }
         }
         let sock = resolve(addr).await?;
-        let connect_err = |e: &dyn std::fmt::Display| TransportError::Connect { addr: addr.to_owned(), reason: e.to_string() };
+        let connect_err = |e: &dyn std::fmt::Display| TransportError::Connect {
+            addr: addr.to_owned(),
+            reason: e.to_string(),
+        };
         let connecting = self
             .endpoint
             .connect_with(self.config.clone(), sock, PEER_SERVER_NAME)
             .map_err(|e| connect_err(&e))?;
         let conn = connecting.await.map_err(|e| connect_err(&e))?;
-        let peer = Arc::new(Peer { conn, idle: Mutex::new(Vec::new()) });
+        let peer = Arc::new(Peer {
+            conn,
+            idle: Mutex::new(Vec::new()),
+        });
         if let Ok(mut m) = self.peers.lock() {
             m.insert(addr.to_owned(), peer.clone());
         }

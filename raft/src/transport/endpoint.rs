@@ -18,10 +18,14 @@ pub fn transport_config() -> Arc<quinn::TransportConfig> {
 }
 
 /// Creates an endpoint on `socket` that serves peers with `server` TLS.
-pub fn make_endpoint(socket: std::net::UdpSocket, server: rustls::ServerConfig) -> std::io::Result<quinn::Endpoint> {
+pub fn make_endpoint(
+    socket: std::net::UdpSocket,
+    server: rustls::ServerConfig,
+) -> std::io::Result<quinn::Endpoint> {
     let crypto = QuicServerConfig::try_from(server).map_err(std::io::Error::other)?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(transport_config());
-    let runtime = quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime"))?;
+    let runtime =
+        quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime"))?;
     quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(cfg), socket, runtime)
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use openraft::error::{InstallSnapshotError, NetworkError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 
 use super::{PeerClient, TransportError};
@@ -29,17 +29,30 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Network;
 
     async fn new_client(&mut self, target: NodeId, node: &MemberNode) -> Network {
-        Network { client: self.0.clone(), target, addr: node.peer_address.clone() }
+        Network {
+            client: self.0.clone(),
+            target,
+            addr: node.peer_address.clone(),
+        }
     }
 }
 
 impl Network {
-    async fn send<E: std::error::Error>(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerResponse, RpcError<E>> {
+    async fn send<E: std::error::Error>(
+        &self,
+        req: PeerRequest,
+        option: &RPCOption,
+    ) -> Result<PeerResponse, RpcError<E>> {
         let timeout = option.hard_ttl().max(Duration::from_millis(100));
-        self.client.call(&self.addr, &req, timeout).await.map_err(|e| match e {
-            TransportError::Connect { .. } | TransportError::Resolve(_) => RpcError::Unreachable(Unreachable::new(&e)),
-            _ => RpcError::Network(NetworkError::new(&e)),
-        })
+        self.client
+            .call(&self.addr, &req, timeout)
+            .await
+            .map_err(|e| match e {
+                TransportError::Connect { .. } | TransportError::Resolve(_) => {
+                    RpcError::Unreachable(Unreachable::new(&e))
+                }
+                _ => RpcError::Network(NetworkError::new(&e)),
+            })
     }
 
     fn unexpected<E: std::error::Error>(&self, resp: PeerResponse) -> RpcError<E> {
@@ -50,7 +63,10 @@ impl Network {
         RpcError::Network(NetworkError::new(&std::io::Error::other(msg)))
     }
 
-    fn remote<T, E: std::error::Error>(&self, r: Result<T, RaftError<E>>) -> Result<T, RpcError<E>> {
+    fn remote<T, E: std::error::Error>(
+        &self,
+        r: Result<T, RaftError<E>>,
+    ) -> Result<T, RpcError<E>> {
         r.map_err(|e| RpcError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
@@ -72,13 +88,20 @@ impl RaftNetwork<TypeConfig> for Network {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcError<InstallSnapshotError>> {
-        match self.send(PeerRequest::InstallSnapshot(rpc), &option).await? {
+        match self
+            .send(PeerRequest::InstallSnapshot(rpc), &option)
+            .await?
+        {
             PeerResponse::InstallSnapshot(r) => self.remote(r),
             other => Err(self.unexpected(other)),
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcError> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RpcError> {
         match self.send(PeerRequest::Vote(rpc), &option).await? {
             PeerResponse::Vote(r) => self.remote(r),
             other => Err(self.unexpected(other)),

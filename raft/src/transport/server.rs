@@ -8,7 +8,9 @@ use quinn::{RecvStream, SendStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::frame::{read_frame, write_frame, PeerRequest, PeerResponse, MAX_FRAME, MAX_UNAUTHENTICATED_FRAME};
+use crate::frame::{
+    read_frame, write_frame, PeerRequest, PeerResponse, MAX_FRAME, MAX_UNAUTHENTICATED_FRAME,
+};
 
 /// Answers peer requests. `authenticated` is true when the client presented a certificate
 /// signed by the cluster CA.
@@ -18,7 +20,12 @@ pub trait PeerHandler: Send + Sync + 'static {
 }
 
 /// Serves peers on `endpoint` until `stop` is cancelled.
-pub async fn serve(endpoint: quinn::Endpoint, handler: Arc<dyn PeerHandler>, stop: CancellationToken, tracker: TaskTracker) {
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    handler: Arc<dyn PeerHandler>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
     loop {
         let incoming = tokio::select! {
             _ = stop.cancelled() => break,
@@ -48,8 +55,17 @@ pub async fn serve(endpoint: quinn::Endpoint, handler: Arc<dyn PeerHandler>, sto
     endpoint.close(0u32.into(), b"shutting down");
 }
 
-async fn serve_stream(handler: Arc<dyn PeerHandler>, mut send: SendStream, mut recv: RecvStream, authenticated: bool) {
-    let limit = if authenticated { MAX_FRAME } else { MAX_UNAUTHENTICATED_FRAME };
+async fn serve_stream(
+    handler: Arc<dyn PeerHandler>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    authenticated: bool,
+) {
+    let limit = if authenticated {
+        MAX_FRAME
+    } else {
+        MAX_UNAUTHENTICATED_FRAME
+    };
     loop {
         let req = match read_frame::<_, PeerRequest>(&mut recv, limit).await {
             Ok(Some(req)) => req,

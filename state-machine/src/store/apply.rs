@@ -1,14 +1,25 @@
 //! Applying store commands. Deterministic: time and revision come from the [`ApplyContext`].
 
-use super::{Precondition, StoreCommand, StoreError, StoreResponse, StoredRecord, Table};
 use super::{validate_key, validate_name, MAX_VALUE_BYTES};
+use super::{Precondition, StoreCommand, StoreError, StoreResponse, StoredRecord, Table};
 use crate::kv::{ApplyError, KvRead, Txn};
 use crate::ApplyContext;
 
 /// Applies one store command to `txn`.
-pub fn apply(txn: &mut Txn<'_>, cmd: StoreCommand, ctx: &ApplyContext) -> Result<StoreResponse, ApplyError> {
+pub fn apply(
+    txn: &mut Txn<'_>,
+    cmd: StoreCommand,
+    ctx: &ApplyContext,
+) -> Result<StoreResponse, ApplyError> {
     match cmd {
-        StoreCommand::Write { table, key, value, metadata, ttl_ms, precondition } => {
+        StoreCommand::Write {
+            table,
+            key,
+            value,
+            metadata,
+            ttl_ms,
+            precondition,
+        } => {
             if let Err(e) = validate(&table, &key).and_then(|_| validate_value(&value)) {
                 return Ok(StoreResponse::Err(e));
             }
@@ -19,16 +30,29 @@ pub fn apply(txn: &mut Txn<'_>, cmd: StoreCommand, ctx: &ApplyContext) -> Result
             if let Some(deadline) = current.as_ref().and_then(|r| r.expires_at_ms) {
                 txn.delete(table.expiry_key(deadline, &key));
             }
-            let expires_at_ms = ttl_ms.filter(|t| *t > 0).map(|t| ctx.time_ms.saturating_add(t));
-            let record = StoredRecord { value, metadata, expires_at_ms, revision: ctx.index };
+            let expires_at_ms = ttl_ms
+                .filter(|t| *t > 0)
+                .map(|t| ctx.time_ms.saturating_add(t));
+            let record = StoredRecord {
+                value,
+                metadata,
+                expires_at_ms,
+                revision: ctx.index,
+            };
             if let Some(deadline) = expires_at_ms {
                 txn.put(table.expiry_key(deadline, &key), Vec::new());
             }
             txn.put(table.record_key(&key), encode(&record)?);
             mark_in_use(txn, &table)?;
-            Ok(StoreResponse::Written { revision: ctx.index })
+            Ok(StoreResponse::Written {
+                revision: ctx.index,
+            })
         }
-        StoreCommand::Delete { table, key, precondition } => {
+        StoreCommand::Delete {
+            table,
+            key,
+            precondition,
+        } => {
             if let Err(e) = validate(&table, &key) {
                 return Ok(StoreResponse::Err(e));
             }
@@ -86,7 +110,10 @@ fn check(
     let failed = |expected: String| StoreError::PreconditionFailed {
         key: key.to_owned(),
         expected,
-        found: live.map_or_else(|| "absent".to_owned(), |r| format!("revision {}", r.revision)),
+        found: live.map_or_else(
+            || "absent".to_owned(),
+            |r| format!("revision {}", r.revision),
+        ),
     };
     match precondition {
         None => Ok(()),
@@ -98,8 +125,14 @@ fn check(
 }
 
 /// Loads the stored record for `key`, expired or not.
-pub(crate) fn load(kv: &dyn KvRead, table: &Table, key: &str) -> Result<Option<StoredRecord>, ApplyError> {
-    kv.get(&table.record_key(key))?.map(|b| decode(&b)).transpose()
+pub(crate) fn load(
+    kv: &dyn KvRead,
+    table: &Table,
+    key: &str,
+) -> Result<Option<StoredRecord>, ApplyError> {
+    kv.get(&table.record_key(key))?
+        .map(|b| decode(&b))
+        .transpose()
 }
 
 fn remove(txn: &mut Txn<'_>, table: &Table, key: &str, record: &StoredRecord) {
@@ -142,7 +175,12 @@ mod tests {
     use crate::kv::commit_to_map;
     use crate::store::{read, QueryOptions};
 
-    fn run(map: &mut BTreeMap<Vec<u8>, Vec<u8>>, cmd: StoreCommand, index: u64, time_ms: u64) -> StoreResponse {
+    fn run(
+        map: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+        cmd: StoreCommand,
+        index: u64,
+        time_ms: u64,
+    ) -> StoreResponse {
         let mut txn = Txn::new(map);
         let r = apply(&mut txn, cmd, &ApplyContext { index, time_ms }).unwrap();
         let changes = txn.into_changes();
@@ -168,16 +206,32 @@ mod tests {
     #[test]
     fn revision_is_the_log_index_and_preconditions_guard_writes() {
         let mut m = BTreeMap::new();
-        assert_eq!(run(&mut m, write("k", None, Some(Precondition::Absent)), 5, 0), StoreResponse::Written { revision: 5 });
+        assert_eq!(
+            run(&mut m, write("k", None, Some(Precondition::Absent)), 5, 0),
+            StoreResponse::Written { revision: 5 }
+        );
         assert!(matches!(
             run(&mut m, write("k", None, Some(Precondition::Absent)), 6, 0),
             StoreResponse::Err(StoreError::PreconditionFailed { .. })
         ));
         assert!(matches!(
-            run(&mut m, write("k", None, Some(Precondition::Revision(4))), 7, 0),
+            run(
+                &mut m,
+                write("k", None, Some(Precondition::Revision(4))),
+                7,
+                0
+            ),
             StoreResponse::Err(StoreError::PreconditionFailed { .. })
         ));
-        assert_eq!(run(&mut m, write("k", None, Some(Precondition::Revision(5))), 8, 0), StoreResponse::Written { revision: 8 });
+        assert_eq!(
+            run(
+                &mut m,
+                write("k", None, Some(Precondition::Revision(5))),
+                8,
+                0
+            ),
+            StoreResponse::Written { revision: 8 }
+        );
     }
 
     #[test]
@@ -185,19 +239,41 @@ mod tests {
         let mut m = BTreeMap::new();
         run(&mut m, write("k", Some(1000), None), 1, 10_000);
         assert!(read(&m, &t(), "k", &QueryOptions::default(), 10_999).is_ok());
-        assert_eq!(read(&m, &t(), "k", &QueryOptions::default(), 11_000), Err(StoreError::NotFound));
+        assert_eq!(
+            read(&m, &t(), "k", &QueryOptions::default(), 11_000),
+            Err(StoreError::NotFound)
+        );
         // An expired key counts as absent for preconditions.
-        assert_eq!(run(&mut m, write("j", Some(10), Some(Precondition::Absent)), 2, 10_000), StoreResponse::Written { revision: 2 });
-        assert_eq!(run(&mut m, StoreCommand::PurgeExpired { limit: 1 }, 3, 20_000), StoreResponse::Purged { count: 1 });
-        assert_eq!(run(&mut m, StoreCommand::PurgeExpired { limit: 10 }, 4, 20_000), StoreResponse::Purged { count: 1 });
-        assert!(m.keys().all(|k| !k.starts_with(b"s/") && !k.starts_with(b"x/")));
+        assert_eq!(
+            run(
+                &mut m,
+                write("j", Some(10), Some(Precondition::Absent)),
+                2,
+                10_000
+            ),
+            StoreResponse::Written { revision: 2 }
+        );
+        assert_eq!(
+            run(&mut m, StoreCommand::PurgeExpired { limit: 1 }, 3, 20_000),
+            StoreResponse::Purged { count: 1 }
+        );
+        assert_eq!(
+            run(&mut m, StoreCommand::PurgeExpired { limit: 10 }, 4, 20_000),
+            StoreResponse::Purged { count: 1 }
+        );
+        assert!(m
+            .keys()
+            .all(|k| !k.starts_with(b"s/") && !k.starts_with(b"x/")));
     }
 
     #[test]
     fn invalid_input_changes_nothing() {
         let mut m = BTreeMap::new();
         let r = run(&mut m, write("", None, None), 1, 0);
-        assert!(matches!(r, StoreResponse::Err(StoreError::InvalidArgument(_))));
+        assert!(matches!(
+            r,
+            StoreResponse::Err(StoreError::InvalidArgument(_))
+        ));
         let big = StoreCommand::Write {
             table: t(),
             key: "k".into(),
@@ -206,7 +282,10 @@ mod tests {
             ttl_ms: None,
             precondition: None,
         };
-        assert!(matches!(run(&mut m, big, 2, 0), StoreResponse::Err(StoreError::InvalidArgument(_))));
+        assert!(matches!(
+            run(&mut m, big, 2, 0),
+            StoreResponse::Err(StoreError::InvalidArgument(_))
+        ));
         assert!(m.is_empty());
     }
 }

@@ -65,7 +65,10 @@ impl Table {
     pub fn new(database: &str, table: &str) -> Result<Self, StoreError> {
         validate_name("database", database)?;
         validate_name("table", table)?;
-        Ok(Table { database: database.to_owned(), table: table.to_owned() })
+        Ok(Table {
+            database: database.to_owned(),
+            table: table.to_owned(),
+        })
     }
 
     /// Prefix of every record key of this table.
@@ -99,7 +102,13 @@ impl Table {
     }
 
     pub(crate) fn table_marker(&self) -> Vec<u8> {
-        [b"t/".as_slice(), self.database.as_bytes(), &[0], self.table.as_bytes()].concat()
+        [
+            b"t/".as_slice(),
+            self.database.as_bytes(),
+            &[0],
+            self.table.as_bytes(),
+        ]
+        .concat()
     }
 }
 
@@ -114,7 +123,9 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), StoreError> {
         )));
     }
     if name.contains('\0') {
-        return Err(StoreError::InvalidArgument(format!("{what} name contains a NUL byte")));
+        return Err(StoreError::InvalidArgument(format!(
+            "{what} name contains a NUL byte"
+        )));
     }
     Ok(())
 }

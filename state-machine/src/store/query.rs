@@ -62,7 +62,10 @@ pub fn read(
     if !opts.prefix && !opts.suffix {
         let found = super::apply::load(kv, table, key).map_err(internal)?;
         return match found {
-            Some(record) if !record.expired_at(now_ms) => Ok(vec![RecordView { key: key.to_owned(), record }]),
+            Some(record) if !record.expired_at(now_ms) => Ok(vec![RecordView {
+                key: key.to_owned(),
+                record,
+            }]),
             _ => Err(StoreError::NotFound),
         };
     }
@@ -84,7 +87,10 @@ pub fn list(
     opts: &QueryOptions,
     now_ms: u64,
 ) -> Result<Vec<String>, StoreError> {
-    let mut keys: Vec<String> = scan(kv, table, prefix, suffix, now_ms)?.into_iter().map(|r| r.key).collect();
+    let mut keys: Vec<String> = scan(kv, table, prefix, suffix, now_ms)?
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
     if opts.order == Order::Desc {
         keys.reverse();
     }
@@ -105,11 +111,20 @@ fn markers(kv: &dyn KvRead, prefix: Vec<u8>) -> Result<Vec<String>, StoreError> 
     kv.scan_prefix(&prefix)
         .map_err(internal)?
         .into_iter()
-        .map(|(k, _)| String::from_utf8(k[prefix.len()..].to_vec()).map_err(|_| internal(ApplyError::Corrupt("marker".into()))))
+        .map(|(k, _)| {
+            String::from_utf8(k[prefix.len()..].to_vec())
+                .map_err(|_| internal(ApplyError::Corrupt("marker".into())))
+        })
         .collect()
 }
 
-fn scan(kv: &dyn KvRead, table: &Table, prefix: &str, suffix: &str, now_ms: u64) -> Result<Vec<RecordView>, StoreError> {
+fn scan(
+    kv: &dyn KvRead,
+    table: &Table,
+    prefix: &str,
+    suffix: &str,
+    now_ms: u64,
+) -> Result<Vec<RecordView>, StoreError> {
     let base = table.record_prefix();
     let mut start = base.clone();
     start.extend_from_slice(prefix.as_bytes());
@@ -129,11 +144,14 @@ fn scan(kv: &dyn KvRead, table: &Table, prefix: &str, suffix: &str, now_ms: u64)
 }
 
 fn page<T>(items: Vec<T>, offset: u64, limit: u64) -> Vec<T> {
-    let it = items.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX));
+    let it = items
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX));
     if limit == 0 {
         it.collect()
     } else {
-        it.take(usize::try_from(limit).unwrap_or(usize::MAX)).collect()
+        it.take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect()
     }
 }
 

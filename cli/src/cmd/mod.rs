@@ -1,0 +1,9 @@
+//! The `micro` commands, one module per noun: `server`, `env`, `store`, `cluster`, and `root`
+//! (global flags, parsing and dispatch).
+
+pub mod cluster;
+pub mod env;
+pub mod root;
+pub mod server;
+pub mod store;
+mod store_output;

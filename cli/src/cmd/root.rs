@@ -1,0 +1,278 @@
+//! The top-level `micro` command: global flags, parsing (with Micro's messages for missing and
+//! unknown commands), and dispatch to one module per noun.
+//!
+//! Global flags go before the command, as in Micro (`micro -e prod store read k`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use super::cluster::{self, ClusterArgs};
+use super::env::{self, EnvArgs};
+use super::server::{self, ServerArgs};
+use super::store::{self, StoreArgs};
+use crate::client::Client;
+use crate::environments::Environments;
+use crate::exit;
+use crate::local_config::LocalConfig;
+
+/// Help layout after the NAME line `micro <cmd> - ` that Micro's tests check for.
+const HELP_TEMPLATE: &str =
+    "{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}";
+
+/// The `micro` binary's arguments.
+#[derive(Debug, Parser)]
+#[command(
+    name = "micro",
+    version,
+    about = "A Raft-replicated Micro v3 platform: run a server node, or talk to one"
+)]
+pub struct Cli {
+    /// Local state file [default: ~/.micro/config.json]
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "MICRO_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Environment to use for this command instead of the current one
+    #[arg(short = 'e', long = "env", env = "MICRO_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+    /// Namespace sent with every request; also the default store database
+    #[arg(long, env = "MICRO_NAMESPACE", default_value = "micro")]
+    pub namespace: String,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Top-level commands, sorted by name in help as Micro does.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Cluster administration (members)
+    #[command(arg_required_else_help = true)]
+    Cluster(ClusterArgs),
+    /// Manage environments (named server address lists)
+    Env(EnvArgs),
+    /// Run a server node
+    Server(ServerArgs),
+    /// Read, write, list and delete records of the store
+    #[command(arg_required_else_help = true)]
+    Store(StoreArgs),
+    /// Anything else is an error.
+    #[command(external_subcommand)]
+    Unknown(Vec<String>),
+}
+
+/// What the client commands need from the global flags.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// The local state file.
+    pub config_path: PathBuf,
+    /// `-e`: an env overriding the current one.
+    pub env: Option<String>,
+    /// `--namespace`.
+    pub namespace: String,
+}
+
+impl Globals {
+    /// Resolves the env to its address list and builds a client for it.
+    pub fn client(&self) -> Result<Client> {
+        let envs = Environments::open(&self.config_path)?;
+        let env = envs.resolve(self.env.as_deref())?;
+        Client::new(env.addresses()?, &self.namespace)
+    }
+}
+
+/// The outcome of parsing: a command to run, or an exit code after help/usage was printed.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Run this.
+    Run(Box<Cli>),
+    /// Exit with this code; output was already written.
+    Exit(i32),
+}
+
+/// The clap command with Micro's help layout (`micro store read - …`) on every subcommand.
+pub fn command() -> clap::Command {
+    fn template(cmd: clap::Command, parent: &str) -> clap::Command {
+        let path = match parent {
+            "" => cmd.get_name().to_owned(),
+            p => format!("{p} {}", cmd.get_name()),
+        };
+        let layout = format!("{path} - {HELP_TEMPLATE}");
+        cmd.help_template(layout)
+            .mut_subcommands(|sub| template(sub, &path))
+    }
+    template(Cli::command(), "")
+}
+
+/// Parses `args`, printing help (exit 0) or a one-line usage error (exit 2) itself.
+pub fn parse<I, T>(args: I) -> Parsed
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let error = match command().try_get_matches_from(args) {
+        Ok(matches) => match Cli::from_arg_matches(&matches) {
+            Ok(cli) => return Parsed::Run(Box::new(cli)),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            crate::output::print(error.render().to_string());
+            Parsed::Exit(0)
+        }
+        _ => {
+            eprintln!("{}", usage_line(&error));
+            Parsed::Exit(exit::USAGE)
+        }
+    }
+}
+
+/// The first line of clap's error, e.g. `error: unexpected argument '--x' found`.
+fn usage_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error: invalid usage")
+        .to_owned()
+}
+
+/// Micro's message for an unknown subcommand of a group.
+pub fn unknown_subcommand(group: &str, words: &[String]) -> String {
+    let word = words.first().map(String::as_str).unwrap_or_default();
+    format!(
+        "Unrecognized subcommand for micro {group}: {word}. Please refer to 'micro {group} --help'"
+    )
+}
+
+/// Runs the parsed command.
+pub async fn dispatch(cli: Cli) -> Result<()> {
+    let Some(command) = cli.command else {
+        bail!("No command provided to micro. Please refer to 'micro --help'");
+    };
+    let config_path = match cli.config {
+        Some(path) => path,
+        None if matches!(command, Command::Server(_) | Command::Unknown(_)) => PathBuf::new(),
+        None => LocalConfig::default_path()?,
+    };
+    let globals = Globals {
+        config_path,
+        env: cli.env,
+        namespace: cli.namespace,
+    };
+    match command {
+        Command::Server(args) => server::run(args).await,
+        Command::Env(args) => env::run(args, &globals.config_path),
+        Command::Store(args) => store::run(args, &globals).await,
+        Command::Cluster(args) => cluster::run(args, &globals).await,
+        Command::Unknown(words) => {
+            let word = words.first().map(String::as_str).unwrap_or_default();
+            bail!("Unrecognized micro command: {word}. Please refer to 'micro --help'")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        match parse(std::iter::once("micro").chain(args.iter().copied())) {
+            Parsed::Run(cli) => *cli,
+            Parsed::Exit(code) => panic!("exited {code}"),
+        }
+    }
+
+    #[test]
+    fn command_is_well_formed() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_before_the_command() {
+        let c = cli(&[
+            "-c",
+            "/tmp/x.json",
+            "-e",
+            "prod",
+            "--namespace",
+            "ns",
+            "store",
+            "read",
+            "k",
+        ]);
+        assert_eq!(c.config, Some(PathBuf::from("/tmp/x.json")));
+        assert_eq!(c.env.as_deref(), Some("prod"));
+        assert_eq!(c.namespace, "ns");
+        assert!(matches!(c.command, Some(Command::Store(_))));
+    }
+
+    #[test]
+    fn unknown_and_missing_commands_parse_for_micro_messages() {
+        assert!(cli(&[]).command.is_none());
+        let Some(Command::Unknown(words)) = cli(&["asdasd", "x"]).command else {
+            panic!()
+        };
+        assert_eq!(words, ["asdasd", "x"]);
+    }
+
+    #[tokio::test]
+    async fn dispatch_messages() {
+        let err = dispatch(cli(&[])).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "No command provided to micro. Please refer to 'micro --help'"
+        );
+        let err = dispatch(cli(&["asdasd"])).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unrecognized micro command: asdasd. Please refer to 'micro --help'"
+        );
+    }
+
+    #[test]
+    fn help_and_usage_errors_exit_without_running() {
+        assert!(matches!(parse(["micro", "--help"]), Parsed::Exit(0)));
+        assert!(matches!(
+            parse(["micro", "store", "--help"]),
+            Parsed::Exit(0)
+        ));
+        assert!(matches!(
+            parse(["micro", "store", "read", "--bogus"]),
+            Parsed::Exit(2)
+        ));
+        assert!(matches!(
+            parse(["micro", "store", "read", "-l", "x"]),
+            Parsed::Exit(2)
+        ));
+    }
+
+    #[test]
+    fn help_starts_with_micro_name_line() {
+        let mut cmd = command();
+        cmd.build();
+        let store = cmd.find_subcommand_mut("store").unwrap();
+        let help = store.render_help().to_string();
+        assert!(help.starts_with("micro store - Read, write"), "{help}");
+        let read = store
+            .find_subcommand_mut("read")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(
+            read.starts_with("micro store read - Read a record"),
+            "{read}"
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! The fallback handler that turns any other HTTP request into a backend call:
+//! resolve the path → build the JSON payload → `Backend::call` → compact JSON or Micro error.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::route::Route;
+use crate::{metadata, payload, Backend, CallRequest, GatewayError, MAX_BODY_BYTES};
+
+/// Handles one call request; every failure is rendered as Micro's error JSON.
+pub(crate) async fn call(State(backend): State<Arc<dyn Backend>>, request: Request) -> Response {
+    match forward(backend.as_ref(), request).await {
+        Ok(value) => json_response(&value),
+        Err(error) => {
+            match &error {
+                GatewayError::Internal(_) => tracing::warn!(%error, "gateway call failed"),
+                _ => tracing::debug!(%error, "gateway call rejected"),
+            }
+            error.into_response()
+        }
+    }
+}
+
+/// Resolves, builds and forwards the call, returning the backend's answer.
+async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let route = Route::from_path(parts.uri.path())?;
+    let raw_query = parts.uri.query().unwrap_or("");
+    let body = if payload::carries_body(&parts.method) {
+        let bytes = payload::read_body(body, &parts.headers, MAX_BODY_BYTES).await?;
+        payload::from_body(&parts.headers, raw_query, &bytes)?
+    } else {
+        payload::from_query(raw_query)?
+    };
+    tracing::debug!(
+        service = %route.service,
+        endpoint = %route.endpoint,
+        method = %parts.method,
+        "forwarding gateway call"
+    );
+    backend
+        .call(CallRequest {
+            service: route.service,
+            endpoint: route.endpoint,
+            body,
+            namespace: metadata::namespace(&parts.headers),
+            headers: metadata::from_headers(&parts.headers),
+        })
+        .await
+}
+
+/// The backend's answer as compact JSON (serde_json does not HTML-escape), `200`.
+fn json_response(value: &Value) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => GatewayError::Internal(format!("failed to encode the response as JSON: {e}"))
+            .into_response(),
+    }
+}
