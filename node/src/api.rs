@@ -1,28 +1,33 @@
 //! The gateway backend: routes `/{service}/{endpoint}` calls to the node's services, decoding
 //! and encoding Micro's JSON (snake_case, 64-bit integers as strings, bytes as base64).
+//!
+//! Each service plugs in as a [`JsonService`] under its name; adding a service is one more
+//! entry in [`Services::new`], and unknown services and endpoints answer 404 the same way.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use micro_gateway::{Backend, CallRequest, GatewayError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cluster::ClusterService;
 use crate::error::ApiError;
 use crate::namespace;
-use crate::store::StoreService;
 
-/// Every service the gateway can reach on this node.
-pub struct Services {
-    /// The store service.
-    pub store: StoreService,
-    /// The cluster admin service.
-    pub cluster: ClusterService,
+/// The pending answer of a JSON endpoint.
+pub type JsonAnswer<'a> = BoxFuture<'a, Result<serde_json::Value, GatewayError>>;
+
+/// One service's JSON face.
+pub trait JsonService: Send + Sync + 'static {
+    /// Answers `endpoint` (e.g. `Store.Read`) for namespace `ns`; `None` if there is no such
+    /// endpoint.
+    fn call(&self, endpoint: &str, ns: String, body: serde_json::Value) -> Option<JsonAnswer<'_>>;
 }
 
-/// Decodes the body as `Req`, runs `f`, encodes the answer.
-async fn json<Req, Resp, F, Fut>(
+/// Decodes `body` as `Req`, runs `f`, encodes the answer: the body of every JSON endpoint.
+pub async fn json<Req, Resp, F, Fut>(
     body: serde_json::Value,
     f: F,
 ) -> Result<serde_json::Value, GatewayError>
@@ -38,38 +43,35 @@ where
     serde_json::to_value(resp).map_err(|e| GatewayError::Internal(e.to_string()))
 }
 
+/// Every service the gateway can reach on this node, by name.
+pub struct Services {
+    by_name: BTreeMap<&'static str, Arc<dyn JsonService>>,
+}
+
+impl Services {
+    /// The services, keyed by their Micro service name.
+    pub fn new(services: impl IntoIterator<Item = (&'static str, Arc<dyn JsonService>)>) -> Self {
+        Services {
+            by_name: services.into_iter().collect(),
+        }
+    }
+}
+
 impl Backend for Services {
     fn call(&self, req: CallRequest) -> BoxFuture<'_, Result<serde_json::Value, GatewayError>> {
         Box::pin(async move {
             let ns = namespace::resolve(req.namespace.as_deref());
-            let ns = ns.as_str();
-            let store = &self.store;
-            match (req.service.as_str(), req.endpoint.as_str()) {
-                ("store", "Store.Read") => json(req.body, |r| store.read(ns, r)).await,
-                ("store", "Store.Write") => json(req.body, |r| store.write(ns, r)).await,
-                ("store", "Store.Delete") => json(req.body, |r| store.delete(ns, r)).await,
-                ("store", "Store.List") => {
-                    json(req.body, |r| async move {
-                        let chunks = store.list(ns, r).await?;
-                        let keys: Vec<String> = chunks.into_iter().flat_map(|c| c.keys).collect();
-                        Ok(micro_proto::store::ListResponse { keys })
-                    })
-                    .await
-                }
-                ("store", "Store.Databases") => {
-                    json(req.body, |_: micro_proto::store::DatabasesRequest| {
-                        store.databases()
-                    })
-                    .await
-                }
-                ("store", "Store.Tables") => json(req.body, |r| store.tables(ns, r)).await,
-                ("cluster", "Cluster.Members") => json(req.body, |r| self.cluster.members(r)).await,
-                ("store" | "cluster", endpoint) => Err(GatewayError::NotFound(format!(
-                    "endpoint {endpoint} not found on service {}",
+            let Some(service) = self.by_name.get(req.service.as_str()) else {
+                return Err(GatewayError::NotFound(format!(
+                    "service {} not found",
                     req.service
-                ))),
-                (service, _) => Err(GatewayError::NotFound(format!(
-                    "service {service} not found"
+                )));
+            };
+            match service.call(&req.endpoint, ns, req.body) {
+                Some(answer) => answer.await,
+                None => Err(GatewayError::NotFound(format!(
+                    "endpoint {} not found on service {}",
+                    req.endpoint, req.service
                 ))),
             }
         })

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::Services;
+use crate::api::{JsonService, Services};
 use crate::cluster::ClusterService;
 use crate::config::{advertised, Config, ValidConfig};
 use crate::store::{purge_expired, StoreService};
@@ -55,6 +55,8 @@ pub struct Node {
     tracker: TaskTracker,
     /// Cancels the edges and workers (a child of the root token).
     stop: CancellationToken,
+    /// Cancels the peer server, after raft has shut down (a child of the root token).
+    peer_stop: CancellationToken,
     edges: Vec<tokio::task::JoinHandle<()>>,
     /// How the node came up.
     pub mode: StartMode,
@@ -102,17 +104,21 @@ impl Node {
             join: cfg.join.map(|(target, token)| (target, token.0)),
             snapshot_threshold: cfg.snapshot_threshold,
         };
-        let (cluster, mode) = Cluster::start(opts, &tracker, stop.child_token())
+        let peer_stop = stop.child_token();
+        let (cluster, mode) = Cluster::start(opts, &tracker, peer_stop.clone())
             .await
             .context("starting the raft member")?;
         let stop = stop.child_token();
 
         let store = StoreService::new(cluster.clone());
         let cluster_svc = ClusterService::new(cluster.clone());
-        let services = Arc::new(Services {
-            store: store.clone(),
-            cluster: cluster_svc.clone(),
-        });
+        let services = Arc::new(Services::new([
+            ("store", Arc::new(store.clone()) as Arc<dyn JsonService>),
+            (
+                "cluster",
+                Arc::new(cluster_svc.clone()) as Arc<dyn JsonService>,
+            ),
+        ]));
         let mut edges = Vec::new();
         let api_stop = stop.clone();
         edges.push(tokio::spawn(async move {
@@ -147,6 +153,7 @@ impl Node {
             cluster,
             tracker,
             stop,
+            peer_stop,
             edges,
             mode,
             api_address,
@@ -168,6 +175,7 @@ impl Node {
             }
         }
         self.cluster.shutdown().await;
+        self.peer_stop.cancel();
         self.tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
             .await

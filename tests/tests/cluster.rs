@@ -64,8 +64,7 @@ async fn write_retrying(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_through_one_node_is_read_at_once_through_another() -> anyhow::Result<()> {
     let c = TestCluster::start(3, &[]).await?;
-    let mut s2 = c.store(1).await?;
-    s2.write(write_req("greeting", "hello")).await?;
+    write_retrying(&c, 1, "greeting", "hello").await?;
     assert_eq!(read(&c, 2, "greeting").await?, Some(b"hello".to_vec()));
 
     // The same through the HTTP gateway: write on node 3, read on node 1.

@@ -67,3 +67,19 @@ impl pb::cluster_server::Cluster for ClusterService {
         ))
     }
 }
+
+impl crate::api::JsonService for ClusterService {
+    fn call(
+        &self,
+        endpoint: &str,
+        _ns: String,
+        body: serde_json::Value,
+    ) -> Option<crate::api::JsonAnswer<'_>> {
+        match endpoint {
+            "Cluster.Members" => Some(Box::pin(crate::api::json(body, move |r| {
+                ClusterService::members(self, r)
+            }))),
+            _ => None,
+        }
+    }
+}

@@ -275,3 +275,39 @@ impl pb::store_server::Store for StoreService {
         ))
     }
 }
+
+impl crate::api::JsonService for StoreService {
+    fn call(
+        &self,
+        endpoint: &str,
+        ns: String,
+        body: serde_json::Value,
+    ) -> Option<crate::api::JsonAnswer<'_>> {
+        use crate::api::json;
+        Some(match endpoint {
+            "Store.Read" => Box::pin(json(body, move |r| async move {
+                StoreService::read(self, &ns, r).await
+            })),
+            "Store.Write" => Box::pin(json(body, move |r| async move {
+                StoreService::write(self, &ns, r).await
+            })),
+            "Store.Delete" => Box::pin(json(body, move |r| async move {
+                StoreService::delete(self, &ns, r).await
+            })),
+            // Micro streams List; over plain HTTP the chunks are joined into one message.
+            "Store.List" => Box::pin(json(body, move |r| async move {
+                let chunks = StoreService::list(self, &ns, r).await?;
+                Ok(pb::ListResponse {
+                    keys: chunks.into_iter().flat_map(|c| c.keys).collect(),
+                })
+            })),
+            "Store.Databases" => Box::pin(json(body, move |_: pb::DatabasesRequest| {
+                StoreService::databases(self)
+            })),
+            "Store.Tables" => Box::pin(json(body, move |r| async move {
+                StoreService::tables(self, &ns, r).await
+            })),
+            _ => return None,
+        })
+    }
+}
