@@ -1,6 +1,31 @@
 //! The fault-injection harness and linearizability checker for micro clusters.
 //!
-//! Not built yet: its workloads, nemeses and checkers arrive with the jepsen issue. The crate
-//! exists now so the workspace has its final shape and the crate-graph test covers it.
+//! Workloads record a [`history::History`] of operations against the store; checkers decide
+//! whether that history is consistent with a linearizable key-value register with revisions.
+//!
+//! Outcome contract (openraft's, word for word):
+//! - A workload op ends **ok**, **fail** (known not applied) or **info** (unknown). A timeout on a
+//!   write is always info: it may or may not take effect, at any time after it was invoked.
+//! - A nemesis op ends installed, skipped or indeterminate.
+//! - Anything else is a harness failure that aborts the run without a verdict.
+//!
+//! Layout:
+//! - [`history`]: [`history::Op`], [`history::History`] and their JSON-lines file format.
+//! - [`checker`]: the per-key linearizability checker over a register with revisions
+//!   ([`checker::check`]) and the set / append-order checker ([`checker::set`]).
+//! - [`workload`]: the register and set clients, pinned to every node in turn.
+//! - [`nemesis`]: the fault schedule (kill -9, SIGSTOP, partitions).
+//! - [`net`]: network namespaces and nftables rules for real partitions.
+//! - [`db`]: the cluster under test (real `micro server` processes).
+//! - [`runner`], [`report`]: `jepsen test` from start to verdict, and what it prints.
 //!
 //! Must not depend on `node` internals: go through `micro-tests`' harness or the wire.
+
+pub mod checker;
+pub mod db;
+pub mod history;
+pub mod nemesis;
+pub mod net;
+pub mod report;
+pub mod runner;
+pub mod workload;

@@ -40,6 +40,8 @@ pub struct ServerProcess {
     pub data_dir: PathBuf,
     /// Extra flags it was started with (kept for restarts).
     pub extra: Vec<String>,
+    /// A command prefix, e.g. `ip netns exec NS` to run the node in its own network namespace.
+    pub wrapper: Vec<String>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -47,10 +49,21 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts a server on `addrs` with `data_dir` and extra flags; does not wait for readiness.
     pub fn spawn(addrs: NodeAddrs, data_dir: &Path, extra: &[String]) -> anyhow::Result<Self> {
+        Self::spawn_wrapped(addrs, data_dir, extra, Vec::new())
+    }
+
+    /// Like [`ServerProcess::spawn`], run through `wrapper` (an exec-style prefix command).
+    pub fn spawn_wrapped(
+        addrs: NodeAddrs,
+        data_dir: &Path,
+        extra: &[String],
+        wrapper: Vec<String>,
+    ) -> anyhow::Result<Self> {
         let mut p = ServerProcess {
             addrs,
             data_dir: data_dir.to_owned(),
             extra: extra.to_vec(),
+            wrapper,
             child: None,
             log: data_dir.with_extension("log"),
         };
@@ -65,7 +78,15 @@ impl ServerProcess {
             .append(true)
             .open(&self.log)
             .context("opening the server log")?;
-        let child = Command::new(micro_bin())
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(micro_bin());
+                c
+            }
+            None => Command::new(micro_bin()),
+        };
+        let child = cmd
             .arg("server")
             .args(["--data-dir", &self.data_dir.display().to_string()])
             .args(["--api-address", &self.addrs.api])
@@ -145,15 +166,30 @@ impl ServerProcess {
 
     /// SIGTERM, then waits for a graceful exit; returns the exit code.
     pub fn terminate(&mut self, within: Duration) -> anyhow::Result<Option<i32>> {
+        self.signal("TERM")?;
+        self.wait_exit(within)
+    }
+
+    /// SIGSTOP: the process freezes with its sockets open, as a stalled machine would.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// SIGCONT after [`ServerProcess::pause`].
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, name: &str) -> anyhow::Result<()> {
         if let Some(c) = &self.child {
             let status = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
+                .args([&format!("-{name}"), &c.id().to_string()])
                 .status()?;
             if !status.success() {
-                bail!("kill -TERM failed");
+                bail!("kill -{name} failed");
             }
         }
-        self.wait_exit(within)
+        Ok(())
     }
 
     /// Whether the process is running.

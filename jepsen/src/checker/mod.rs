@@ -1,0 +1,27 @@
+//! Checkers: decide whether a recorded history is consistent with the store's guarantees.
+//!
+//! [`check`] partitions a [`crate::history::History`] by key (linearizability is compositional)
+//! and runs a Wing–Gong / Lowe search with Porcupine's memo over a register-with-revisions model
+//! on each key; [`set`] checks final listings of set- and append-style workloads.
+
+mod candidates;
+mod diagnose;
+mod linearizable;
+mod register;
+mod search;
+pub mod set;
+mod timeline;
+mod verdict;
+
+pub use linearizable::{check, CheckerConfig};
+pub use set::{check_same_order, check_set, AddOutcome, OrderDivergence, SetCounts, SetReport};
+pub use verdict::{Counts, KeyReport, OpRef, Report, Verdict, Violation, ViolationKind};
+
+#[cfg(test)]
+mod linearizable_test;
+#[cfg(test)]
+mod oracle_test;
+#[cfg(test)]
+mod property_test;
+#[cfg(test)]
+mod simulated;

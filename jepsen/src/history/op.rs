@@ -1,0 +1,248 @@
+//! One recorded client operation ([`Op`]) and a run's list of them ([`History`]).
+//!
+//! Ops are built by workloads with [`Op::invoke`] and one of the [`Invocation`] completions, so
+//! the result always matches the kind; [`Op::validate`] re-checks ops built by hand.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::jsonl::OpRecord;
+use super::InvalidOp;
+
+/// A recorded history: every op of a run, in any order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// The ops; their position is their index in checker reports.
+    pub ops: Vec<Op>,
+}
+
+impl History {
+    /// Creates a history from its ops.
+    pub fn new(ops: Vec<Op>) -> Self {
+        History { ops }
+    }
+
+    /// Appends one op.
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+}
+
+/// One client operation: what was asked, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "OpRecord", into = "OpRecord")]
+pub struct Op {
+    /// The client process; informational (checkers do not rely on per-process order).
+    pub process: u64,
+    /// The register (store key) the op touched; checkers partition by it.
+    pub key: String,
+    /// What the op asked for.
+    pub kind: OpKind,
+    /// When the request was sent, in ns on the run's shared monotonic clock.
+    pub invoke_ns: u64,
+    /// When the answer arrived. `None` only for info ops, which checkers treat as never
+    /// completing: an unknown write may take effect at any later time.
+    pub complete_ns: Option<u64>,
+    /// How the op ended.
+    pub outcome: Outcome,
+}
+
+/// What an op asked the store to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpKind {
+    /// Read the key's current value and revision.
+    Read,
+    /// Unconditionally write `value`, creating a new revision.
+    Write {
+        /// The value written.
+        value: String,
+    },
+    /// Write `value` only if the key's current revision is `expected` (`None`: only if absent).
+    Cas {
+        /// The revision the key must have; `None` means the key must be absent.
+        expected: Option<u64>,
+        /// The value written when the precondition holds.
+        value: String,
+    },
+}
+
+/// How an op ended, per the outcome contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Applied, with this result.
+    Ok(OpResult),
+    /// Known not applied (for a cas: the precondition did not hold, or the request was refused).
+    Fail,
+    /// Unknown (a timeout, a dropped connection): may take effect at any time after invocation,
+    /// or never.
+    Info,
+}
+
+/// The result of an ok op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    /// A read's answer: the current value and its revision, or `None` when the key was absent.
+    Read(Option<Versioned>),
+    /// A write's or cas's answer: the revision it created.
+    Written {
+        /// The new revision (the raft log index of the write).
+        revision: u64,
+    },
+}
+
+/// A value together with the revision that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Versioned {
+    /// The value.
+    pub value: String,
+    /// The revision that created it.
+    pub revision: u64,
+}
+
+/// An op that has been sent but has not ended yet; complete it to get an [`Op`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The client process.
+    pub process: u64,
+    /// The key.
+    pub key: String,
+    /// What is asked.
+    pub kind: OpKind,
+    /// When it was sent (ns).
+    pub invoke_ns: u64,
+}
+
+impl Op {
+    /// Starts recording an op sent at `invoke_ns`.
+    pub fn invoke(
+        process: u64,
+        key: impl Into<String>,
+        kind: OpKind,
+        invoke_ns: u64,
+    ) -> Invocation {
+        Invocation {
+            process,
+            key: key.into(),
+            kind,
+            invoke_ns,
+        }
+    }
+
+    /// Checks that the op is well formed: ok and fail ops have a completion not before the
+    /// invocation, and an ok result matches the kind (reads get a read result, writes a revision).
+    pub fn validate(&self) -> Result<(), InvalidOp> {
+        match (self.complete_ns, &self.outcome) {
+            (None, Outcome::Ok(_) | Outcome::Fail) => return Err(InvalidOp::MissingCompletion),
+            (Some(c), _) if c < self.invoke_ns => {
+                return Err(InvalidOp::CompletesBeforeInvoke {
+                    invoke_ns: self.invoke_ns,
+                    complete_ns: c,
+                })
+            }
+            _ => {}
+        }
+        match (&self.kind, &self.outcome) {
+            (OpKind::Read, Outcome::Ok(OpResult::Written { .. })) => {
+                Err(InvalidOp::ResultMismatch { f: "read" })
+            }
+            (OpKind::Write { .. }, Outcome::Ok(OpResult::Read(_))) => {
+                Err(InvalidOp::ResultMismatch { f: "write" })
+            }
+            (OpKind::Cas { .. }, Outcome::Ok(OpResult::Read(_))) => {
+                Err(InvalidOp::ResultMismatch { f: "cas" })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The revision an ok write or cas created.
+    pub fn written_revision(&self) -> Option<u64> {
+        match self.outcome {
+            Outcome::Ok(OpResult::Written { revision }) => Some(revision),
+            _ => None,
+        }
+    }
+
+    /// The value a write or cas tries to write.
+    pub fn written_value(&self) -> Option<&str> {
+        match &self.kind {
+            OpKind::Read => None,
+            OpKind::Write { value } | OpKind::Cas { value, .. } => Some(value),
+        }
+    }
+
+    /// The answer of an ok read (`Some(None)`: the key was absent).
+    pub fn read_result(&self) -> Option<Option<&Versioned>> {
+        match &self.outcome {
+            Outcome::Ok(OpResult::Read(r)) => Some(r.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl Invocation {
+    /// The op succeeded with `result` at `complete_ns`.
+    pub fn ok(self, result: OpResult, complete_ns: u64) -> Op {
+        self.end(Outcome::Ok(result), Some(complete_ns))
+    }
+
+    /// A read succeeded, finding `found` (`None`: the key was absent).
+    pub fn ok_read(self, found: Option<Versioned>, complete_ns: u64) -> Op {
+        self.ok(OpResult::Read(found), complete_ns)
+    }
+
+    /// A write or cas succeeded, creating `revision`.
+    pub fn ok_written(self, revision: u64, complete_ns: u64) -> Op {
+        self.ok(OpResult::Written { revision }, complete_ns)
+    }
+
+    /// The op is known not to have been applied.
+    pub fn fail(self, complete_ns: u64) -> Op {
+        self.end(Outcome::Fail, Some(complete_ns))
+    }
+
+    /// The outcome is unknown; `gave_up_ns` is when the client stopped waiting, if it did.
+    pub fn info(self, gave_up_ns: Option<u64>) -> Op {
+        self.end(Outcome::Info, gave_up_ns)
+    }
+
+    fn end(self, outcome: Outcome, complete_ns: Option<u64>) -> Op {
+        Op {
+            process: self.process,
+            key: self.key,
+            kind: self.kind,
+            invoke_ns: self.invoke_ns,
+            complete_ns,
+            outcome,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    /// Renders a one-line summary such as `p3 cas k1 expect@7 := "b" [100..900] ok @9`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{} ", self.process)?;
+        match &self.kind {
+            OpKind::Read => write!(f, "read {}", self.key)?,
+            OpKind::Write { value } => write!(f, "write {} := {value:?}", self.key)?,
+            OpKind::Cas { expected, value } => match expected {
+                Some(r) => write!(f, "cas {} expect@{r} := {value:?}", self.key)?,
+                None => write!(f, "cas {} expect absent := {value:?}", self.key)?,
+            },
+        }
+        match self.complete_ns {
+            Some(c) => write!(f, " [{}..{c}]", self.invoke_ns)?,
+            None => write!(f, " [{}..]", self.invoke_ns)?,
+        }
+        match &self.outcome {
+            Outcome::Ok(OpResult::Read(None)) => write!(f, " ok -> absent"),
+            Outcome::Ok(OpResult::Read(Some(v))) => {
+                write!(f, " ok -> {:?}@{}", v.value, v.revision)
+            }
+            Outcome::Ok(OpResult::Written { revision }) => write!(f, " ok @{revision}"),
+            Outcome::Fail => write!(f, " fail"),
+            Outcome::Info => write!(f, " info"),
+        }
+    }
+}

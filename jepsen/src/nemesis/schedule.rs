@@ -1,0 +1,240 @@
+//! The fault schedule: quiet, install a fault, hold it, heal, repeat until the deadline.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::Serialize;
+
+use crate::db::Db;
+
+/// A family of faults that can be enabled with `--nemesis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NemesisKind {
+    /// kill -9 a node (random or the leader), restart it on its data dir when healing.
+    Kill,
+    /// SIGSTOP a node longer than the election timeout, SIGCONT when healing.
+    Pause,
+    /// Drop peer packets between groups of nodes (needs network namespaces).
+    Partition,
+}
+
+impl FromStr for NemesisKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "kill" => Ok(NemesisKind::Kill),
+            "pause" => Ok(NemesisKind::Pause),
+            "partition" => Ok(NemesisKind::Partition),
+            other => Err(format!(
+                "unknown nemesis {other:?}: expected kill, pause or partition"
+            )),
+        }
+    }
+}
+
+/// One concrete fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// kill -9 of `node`.
+    Kill { node: usize, leader: bool },
+    /// SIGSTOP of `node`.
+    Pause { node: usize, leader: bool },
+    /// Symmetric partition into groups.
+    Partition {
+        shape: &'static str,
+        groups: Vec<Vec<usize>>,
+    },
+    /// Two halves that cannot talk, and one bridge node that talks to both.
+    Bridge {
+        bridge: usize,
+        a: Vec<usize>,
+        b: Vec<usize>,
+    },
+    /// `to` stops receiving peer traffic from `from`; the reverse still flows.
+    OneWay { from: usize, to: usize },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Kill { node, leader } => write!(
+                f,
+                "kill -9 node {node}{}",
+                if *leader { " (leader)" } else { "" }
+            ),
+            Fault::Pause { node, leader } => write!(
+                f,
+                "pause node {node}{}",
+                if *leader { " (leader)" } else { "" }
+            ),
+            Fault::Partition { shape, groups } => write!(f, "partition {shape} {groups:?}"),
+            Fault::Bridge { bridge, a, b } => {
+                write!(f, "partition bridge {a:?} <-{bridge}-> {b:?}")
+            }
+            Fault::OneWay { from, to } => write!(f, "partition one-way {from} -/-> {to}"),
+        }
+    }
+}
+
+/// Whether a nemesis step took effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The fault (or the heal) is in place.
+    Installed,
+    /// Nothing to do (e.g. no leader known to target).
+    Skipped(String),
+    /// The command failed; the fault may or may not be in place.
+    Indeterminate(String),
+}
+
+/// One line of the fault timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct NemesisEvent {
+    /// Milliseconds since the run started.
+    pub at_ms: u64,
+    /// `start` or `stop`.
+    pub action: &'static str,
+    /// The fault.
+    pub fault: String,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// How long the cluster runs undisturbed between faults, and how long a fault is held.
+const QUIET: Duration = Duration::from_secs(2);
+const HOLD_MIN_MS: u64 = 3000;
+const HOLD_MAX_MS: u64 = 5000;
+
+async fn choose(db: &Db, kind: NemesisKind, rng: &mut StdRng) -> Option<Fault> {
+    let n = db.nodes.len();
+    let leader = if rng.gen_bool(0.5) {
+        db.leader().await
+    } else {
+        None
+    };
+    let node = leader.unwrap_or_else(|| rng.gen_range(0..n));
+    let mut all: Vec<usize> = (0..n).collect();
+    all.shuffle(rng);
+    Some(match kind {
+        NemesisKind::Kill => Fault::Kill {
+            node,
+            leader: leader.is_some(),
+        },
+        NemesisKind::Pause => Fault::Pause {
+            node,
+            leader: leader.is_some(),
+        },
+        NemesisKind::Partition => match rng.gen_range(0..4) {
+            0 => {
+                let minority = all.split_off(n / 2 + 1);
+                Fault::Partition {
+                    shape: "majority/minority",
+                    groups: vec![all, minority],
+                }
+            }
+            1 => {
+                let l = db.leader().await?;
+                let rest: Vec<usize> = (0..n).filter(|i| *i != l).collect();
+                Fault::Partition {
+                    shape: "isolated-leader",
+                    groups: vec![vec![l], rest],
+                }
+            }
+            2 if n >= 3 => {
+                let bridge = all.remove(0);
+                let b = all.split_off(all.len() / 2);
+                Fault::Bridge { bridge, a: all, b }
+            }
+            _ => Fault::OneWay {
+                from: all[0],
+                to: all[1 % n],
+            },
+        },
+    })
+}
+
+async fn install(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
+    match fault {
+        Fault::Kill { node, .. } => {
+            db.nodes[*node].kill();
+            Ok(())
+        }
+        Fault::Pause { node, .. } => db.nodes[*node].pause(),
+        Fault::Partition { groups, .. } => net(db)?.partition(groups),
+        Fault::Bridge { a, b, .. } => net(db)?.partition(&[a.clone(), b.clone()]),
+        Fault::OneWay { from, to } => net(db)?.drop_from(*to, *from),
+    }
+}
+
+async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
+    match fault {
+        Fault::Kill { node, .. } => db.restart(*node).await,
+        Fault::Pause { node, .. } => db.nodes[*node].resume(),
+        Fault::Partition { .. } | Fault::Bridge { .. } | Fault::OneWay { .. } => net(db)?.heal(),
+    }
+}
+
+fn net(db: &Db) -> anyhow::Result<&crate::net::TestNet> {
+    db.net
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("partitions need network namespaces"))
+}
+
+/// Injects faults of `kinds` until `until`, healing each before the next; returns the timeline.
+pub async fn run_schedule(
+    db: &mut Db,
+    kinds: &[NemesisKind],
+    start: Instant,
+    until: Instant,
+    rng: &mut StdRng,
+) -> Vec<NemesisEvent> {
+    let mut timeline = Vec::new();
+    let at = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    while !kinds.is_empty() && Instant::now() + QUIET + Duration::from_millis(HOLD_MAX_MS) < until {
+        tokio::time::sleep(QUIET).await;
+        let Some(kind) = kinds.choose(rng).copied() else {
+            break;
+        };
+        let Some(fault) = choose(db, kind, rng).await else {
+            timeline.push(NemesisEvent {
+                at_ms: at(),
+                action: "start",
+                fault: format!("{kind:?}"),
+                outcome: Outcome::Skipped("no leader to target".into()),
+            });
+            continue;
+        };
+        let outcome = match install(db, &fault).await {
+            Ok(()) => Outcome::Installed,
+            Err(e) => Outcome::Indeterminate(e.to_string()),
+        };
+        timeline.push(NemesisEvent {
+            at_ms: at(),
+            action: "start",
+            fault: fault.to_string(),
+            outcome,
+        });
+        tokio::time::sleep(Duration::from_millis(
+            rng.gen_range(HOLD_MIN_MS..=HOLD_MAX_MS),
+        ))
+        .await;
+        let outcome = match heal(db, &fault).await {
+            Ok(()) => Outcome::Installed,
+            Err(e) => Outcome::Indeterminate(e.to_string()),
+        };
+        timeline.push(NemesisEvent {
+            at_ms: at(),
+            action: "stop",
+            fault: fault.to_string(),
+            outcome,
+        });
+    }
+    timeline
+}

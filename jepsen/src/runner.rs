@@ -1,0 +1,177 @@
+//! `jepsen test`: start a cluster, run a workload under faults, heal, read the final state from
+//! every node, check the history and report.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::checker::{self, CheckerConfig};
+use crate::db::Db;
+use crate::history::History;
+use crate::nemesis::{run_schedule, NemesisKind};
+use crate::net::TestNet;
+use crate::report;
+use crate::workload::{self, Clock, RegisterConfig};
+
+/// Which workload to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Per-key linearizability of reads, writes and compare-and-set.
+    Register,
+    /// Every acknowledged write present once on every node.
+    Set,
+}
+
+impl std::str::FromStr for Workload {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "register" => Ok(Workload::Register),
+            "set" => Ok(Workload::Set),
+            other => Err(format!(
+                "unknown workload {other:?}: expected register or set"
+            )),
+        }
+    }
+}
+
+/// Everything `jepsen test` was asked to do.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    /// Cluster size.
+    pub nodes: usize,
+    /// How long clients run.
+    pub time: Duration,
+    /// The workload.
+    pub workload: Workload,
+    /// Enabled fault families.
+    pub nemesis: Vec<NemesisKind>,
+    /// Concurrent clients (spread over all nodes).
+    pub concurrency: usize,
+    /// Keys of the register workload.
+    pub keys: usize,
+    /// Random seed of the schedule and the clients.
+    pub seed: u64,
+    /// Passed to every node, small so snapshots install under faults.
+    pub snapshot_threshold: u64,
+    /// Where data dirs, logs and the history go.
+    pub dir: PathBuf,
+    /// Run without the nemeses this machine cannot provide instead of failing.
+    pub skip_unavailable: bool,
+}
+
+/// Runs one test; `Ok(true)` when every check passed.
+pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
+    if opts.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    let net = if opts.nemesis.contains(&NemesisKind::Partition) {
+        match TestNet::available() {
+            Ok(()) => Some(TestNet::create(opts.nodes).context("creating the test network")?),
+            Err(why) if opts.skip_unavailable => {
+                println!("nemesis partition unavailable ({why}); skipped as asked");
+                opts.nemesis.retain(|k| *k != NemesisKind::Partition);
+                None
+            }
+            Err(why) => bail!(
+                "nemesis partition unavailable: {why} (use --skip-unavailable to run without it)"
+            ),
+        }
+    } else {
+        None
+    };
+    std::fs::create_dir_all(&opts.dir)?;
+    println!(
+        "jepsen: {} nodes, {:?}, workload {:?}, nemesis {:?}, seed {}, dir {}",
+        opts.nodes,
+        opts.time,
+        opts.workload,
+        opts.nemesis,
+        opts.seed,
+        opts.dir.display()
+    );
+    let extra = vec![
+        "--snapshot-threshold".to_owned(),
+        opts.snapshot_threshold.to_string(),
+    ];
+    let mut db = Db::start(opts.nodes, &opts.dir, net, &extra).await?;
+    let proxies: Vec<String> = (0..opts.nodes).map(|i| db.proxy(i)).collect();
+
+    let clock = Clock::start();
+    let until = Instant::now() + opts.time;
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let register = RegisterConfig {
+        keys: (0..opts.keys).map(|k| format!("r{k}")).collect(),
+    };
+    let mut register_tasks = Vec::new();
+    let mut set_tasks = Vec::new();
+    for c in 0..opts.concurrency {
+        let proxy = proxies[c % proxies.len()].clone();
+        match opts.workload {
+            Workload::Register => {
+                let rng = StdRng::seed_from_u64(opts.seed.wrapping_add(c as u64 + 1));
+                register_tasks.push(tokio::spawn(workload::register_client(
+                    c as u64,
+                    proxy,
+                    register.clone(),
+                    clock,
+                    until,
+                    rng,
+                )));
+            }
+            Workload::Set => {
+                set_tasks.push(tokio::spawn(workload::set_client(c as u64, proxy, until)))
+            }
+        }
+    }
+    let timeline = run_schedule(&mut db, &opts.nemesis, clock.started(), until, &mut rng).await;
+
+    let mut history = History::default();
+    let mut adds = BTreeMap::new();
+    for t in register_tasks {
+        for op in t.await? {
+            history.push(op);
+        }
+    }
+    for t in set_tasks {
+        adds.extend(t.await?);
+    }
+
+    // Heal whatever is left, then let the cluster recover before the final reads.
+    if let Some(net) = &db.net {
+        net.heal()?;
+    }
+    for i in 0..db.nodes.len() {
+        if !db.nodes[i].is_running() {
+            db.restart(i).await?;
+        } else {
+            db.nodes[i].resume()?;
+        }
+    }
+    db.await_leader(Duration::from_secs(60)).await?;
+
+    let valid = match opts.workload {
+        Workload::Register => {
+            for op in workload::final_reads(&proxies, &register, &clock, 1_000_000).await {
+                history.push(op);
+            }
+            let path = opts.dir.join("history.jsonl");
+            history.write_jsonl(&path)?;
+            let verdict = checker::check(&history, &CheckerConfig::default())?;
+            report::print_register(&history, &timeline, &verdict, &path);
+            verdict.is_linearizable()
+        }
+        Workload::Set => {
+            let listings = workload::final_listings(&proxies).await?;
+            let verdict = checker::check_set(&adds, &listings);
+            report::print_set(&verdict, &timeline);
+            verdict.is_valid()
+        }
+    };
+    Ok(valid)
+}
