@@ -209,7 +209,6 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() -> anyhow::Result<()
         ),
         ("/store/nope", br#"{}"#.to_vec(), 404),
         ("/nosuchservice/call", br#"{}"#.to_vec(), 404),
-        ("/store/write", vec![b' '; 5 * 1024 * 1024], 413),
     ];
     for (path, body, want) in cases {
         let preview = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
@@ -224,6 +223,14 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() -> anyhow::Result<()
         }
         assert_eq!(v["Code"], want);
     }
+    // An oversized body is refused from its announced length, before it is read. (A raw
+    // request: the gateway answers and closes at once, which an HTTP client still uploading
+    // would see as a broken pipe.)
+    let (status, body) = announce_oversized_body(api).await?;
+    assert_eq!(status, 413, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(v["Code"], 413, "{v}");
+
     // A value over 1 MiB (within the HTTP limit) is refused by the store.
     let big = json!({"record": {"key": "big", "value": base64_of(&vec![7u8; 1024 * 1024 + 1])}});
     let (code, _) = c.post(0, "/store/write", &big).await?;
@@ -302,6 +309,32 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() -> anyhow::Result<()
     Ok(())
 }
 
+/// Sends headers announcing a 5 MiB JSON body and returns the status and body of the answer.
+async fn announce_oversized_body(api: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(api).await?;
+    let head = format!(
+        "POST /store/write HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+        5 * 1024 * 1024
+    );
+    s.write_all(head.as_bytes()).await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await??;
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if n == 0 || (text.contains("\r\n\r\n") && text.trim_end().ends_with('}')) {
+            let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+            let body = text
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_owned())
+                .unwrap_or_default();
+            return Ok((status, body));
+        }
+    }
+}
+
 fn base64_of(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -321,5 +354,22 @@ async fn sigterm_shuts_down_gracefully_and_a_restart_keeps_every_write() -> anyh
         .log_text()
         .contains("restarted from its data dir"));
     assert_eq!(cli.run(&["store", "list"]).stdout.lines().count(), 20);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_that_lost_its_raft_state_is_refused_not_re_bootstrapped() -> anyhow::Result<()>
+{
+    let (mut c, _cli) = single().await?;
+    assert_eq!(c.nodes[0].terminate(Duration::from_secs(20))?, Some(0));
+    std::fs::remove_dir_all(c.nodes[0].data_dir.join("raft"))?;
+    c.nodes[0].start()?;
+    let code = c.nodes[0].wait_exit(Duration::from_secs(30))?;
+    assert_ne!(code, Some(0));
+    assert!(
+        c.nodes[0].log_text().contains("raft state is missing"),
+        "{}",
+        c.nodes[0].log_text()
+    );
     Ok(())
 }

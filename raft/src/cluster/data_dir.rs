@@ -1,7 +1,7 @@
 //! The files a node keeps in its data dir besides the raft database.
 //!
 //! `node-id` (hex), `join-token` (0600), `joined-via` (the join target, until this node is a
-//! voter), and `tls/{ca.pem,ca.key,node.pem,node.key}` (keys 0600).
+//! voter), `bootstrap-pending` (until a bootstrap initialized raft), and `tls/{ca.pem,ca.key,node.pem,node.key}` (keys 0600).
 
 use std::path::{Path, PathBuf};
 
@@ -119,5 +119,23 @@ impl DataDir {
 
     pub fn clear_joined_via(&self) {
         let _ = std::fs::remove_file(self.joined_via_file());
+    }
+
+    fn bootstrap_pending_file(&self) -> PathBuf {
+        self.root.join("bootstrap-pending")
+    }
+
+    /// Marks a bootstrap in progress: credentials may exist before raft is initialized.
+    pub fn set_bootstrap_pending(&self) -> Result<(), ClusterError> {
+        Ok(tls::write_private(&self.bootstrap_pending_file(), b"1")?)
+    }
+
+    /// Whether a bootstrap started here and never finished initializing raft.
+    pub fn bootstrap_pending(&self) -> bool {
+        self.bootstrap_pending_file().exists()
+    }
+
+    pub fn clear_bootstrap_pending(&self) {
+        let _ = std::fs::remove_file(self.bootstrap_pending_file());
     }
 }

@@ -102,6 +102,7 @@ impl Cluster {
                 identity,
                 token,
             };
+            dir.set_bootstrap_pending()?;
             dir.save(&creds)?;
             (creds, StartMode::Bootstrapped)
         };
@@ -114,6 +115,15 @@ impl Cluster {
         let fresh = !log.has_state().map_err(db_err)?;
         let sm = StateMachineStore::open(&db).map_err(db_err)?;
         if mode == StartMode::Restarted && fresh && dir.joined_via().is_none() {
+            if !dir.bootstrap_pending() {
+                // Initializing again would found a second cluster with this cluster's CA.
+                return Err(ClusterError::DataDir {
+                    path: dir.raft_db(),
+                    reason: "certificates are present but the raft state is missing; the data dir is damaged: \
+                             remove it and join the cluster again"
+                        .into(),
+                });
+            }
             // Credentials were saved but the bootstrap never initialized raft: finish it.
             mode = StartMode::Bootstrapped;
         }
@@ -162,6 +172,7 @@ impl Cluster {
                 if let Err(e) = cluster.raft.initialize(members).await {
                     tracing::debug!(error = %e, "raft already initialized");
                 }
+                dir.clear_bootstrap_pending();
             }
             StartMode::Joined => {
                 let target = opts.join.as_ref().map(|j| j.0.clone()).unwrap_or_default();
