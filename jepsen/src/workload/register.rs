@@ -76,7 +76,9 @@ async fn perform(
 ) -> Op {
     let inv = Op::invoke(process, key, kind.clone(), clock.now_ns());
     let Some(client) = conn.get().await else {
-        return inv.fail(clock.now_ns());
+        let op = inv.fail(clock.now_ns());
+        conn.failed().await;
+        return op;
     };
     let op = match kind {
         OpKind::Read => match client.read(read_request(key)).await {
