@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ConfigCommand, ConfigResponse};
 use crate::store::{StoreCommand, StoreResponse};
 
 /// The application payload of a raft log entry.
@@ -18,6 +19,8 @@ pub struct LogEntry {
 pub enum Command {
     /// A store service change.
     Store(StoreCommand),
+    /// A config service change.
+    Config(ConfigCommand),
 }
 
 /// The outcome of applying a [`Command`], one variant per service. Append-only.
@@ -28,4 +31,6 @@ pub enum Response {
     None,
     /// A store service outcome.
     Store(StoreResponse),
+    /// A config service outcome.
+    Config(ConfigResponse),
 }

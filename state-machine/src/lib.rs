@@ -5,6 +5,8 @@
 //! - [`context`]: [`ApplyContext`], the only source of time and position inside apply.
 //! - [`kv`]: the ordered key-value storage apply runs against ([`KvRead`], [`Txn`]).
 //! - [`store`]: the store service (records, TTLs, revisions, preconditions).
+//! - [`config`]: the config service (a JSON document per namespace, dot paths, merges,
+//!   secrets stored as ciphertext).
 //! - [`snapshot`]: the versioned snapshot codec.
 //!
 //! The log holds our own serde enums (encoded with bincode), not protobuf: the wire contract in
@@ -14,6 +16,7 @@
 //! Must not depend on `proto`, tokio, tonic or openraft: apply stays pure and testable.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod context;
 pub mod entry;
 pub mod kv;
@@ -33,5 +36,6 @@ pub fn apply(txn: &mut Txn<'_>, index: u64, entry: LogEntry) -> Result<Response,
     let ctx = context::advance_clock(txn, index, entry.time_ms)?;
     match entry.command {
         Command::Store(cmd) => Ok(Response::Store(store::apply(txn, cmd, &ctx)?)),
+        Command::Config(cmd) => Ok(Response::Config(config::apply(txn, cmd, &ctx)?)),
     }
 }

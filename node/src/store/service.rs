@@ -67,9 +67,9 @@ impl StoreService {
         match self.cluster.write(Command::Store(cmd)).await? {
             Response::Store(StoreResponse::Err(e)) => Err(convert::store_error(e)),
             Response::Store(r) => Ok(r),
-            Response::None => Err(ApiError::Internal(
-                "the store command produced no response".into(),
-            )),
+            other @ (Response::None | Response::Config(_)) => Err(ApiError::Internal(format!(
+                "a store command produced {other:?}"
+            ))),
         }
     }
 
