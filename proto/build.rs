@@ -4,7 +4,11 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["proto/store.proto", "proto/cluster.proto"];
+const PROTOS: &[&str] = &[
+    "proto/store.proto",
+    "proto/config.proto",
+    "proto/cluster.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
@@ -25,6 +29,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_descriptors(&set)?
         .preserve_proto_field_names()
         .emit_fields()
-        .build(&[".store", ".cluster"])?;
+        .build(&[".store", ".config", ".cluster"])?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `micro`: runs a server node (`micro server`) or talks to one (`micro env|store|cluster …`).
+//! `micro`: runs a server node (`micro server`) or talks to one
+//! (`micro env|store|config|cluster …`).
 //!
 //! Layout: `cmd/` (clap commands, one module per noun), `client/` (dialling with failover, RPC
 //! errors), `environments` + `local_config` (the `~/.micro/config.json` state), `exit` (errors →

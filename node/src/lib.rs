@@ -6,6 +6,7 @@
 //! - [`server`]: binding listeners, starting the cluster member and the edges, shutdown order.
 //! - [`error`]: [`ApiError`], its one mapping to gRPC statuses and one to gateway errors.
 //! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch, expiry purge worker).
+//! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
 //!
@@ -15,12 +16,13 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod config_service;
 pub mod error;
 mod namespace;
 pub mod server;
 pub mod store;
 
-pub use config::{Config, JoinTokenArg, ValidConfig};
+pub use config::{Config, SecretArg, ValidConfig};
 pub use error::ApiError;
 pub use server::{run, Listeners, Node};
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use micro_proto::{cluster as cluster_pb, store as store_pb};
+use micro_proto::{cluster as cluster_pb, config as config_pb, store as store_pb};
 use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{JsonService, Services};
 use crate::cluster::ClusterService;
 use crate::config::{advertised, Config, ValidConfig};
+use crate::config_service::{ConfigService, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES};
 use crate::store::{purge_expired, StoreService};
 
 /// Largest gRPC message accepted (values are at most 1 MiB).
@@ -103,6 +104,12 @@ impl Node {
             this,
             join: cfg.join.map(|(target, token)| (target, token.0)),
             snapshot_threshold: cfg.snapshot_threshold,
+            secrets: cfg
+                .config_secret_key
+                .iter()
+                .map(|k| (CONFIG_KEY_NAME.to_owned(), k.0.clone()))
+                .collect(),
+            generated_secrets: vec![(CONFIG_KEY_NAME.to_owned(), KEY_BYTES)],
         };
         let peer_stop = stop.child_token();
         let (cluster, mode) = Cluster::start(opts, &tracker, peer_stop.clone())
@@ -112,11 +119,25 @@ impl Node {
 
         let store = StoreService::new(cluster.clone());
         let cluster_svc = ClusterService::new(cluster.clone());
+        let cipher = match cluster.shared_secret(CONFIG_KEY_NAME) {
+            Some(key) => Some(SecretCipher::new(key).context("the cluster's config secret key")?),
+            None => {
+                tracing::warn!(
+                    "the cluster has no config secret key: secret config values are refused"
+                );
+                None
+            }
+        };
+        let config_svc = ConfigService::new(cluster.clone(), cipher);
         let services = Arc::new(Services::new([
             ("store", Arc::new(store.clone()) as Arc<dyn JsonService>),
             (
                 "cluster",
                 Arc::new(cluster_svc.clone()) as Arc<dyn JsonService>,
+            ),
+            (
+                "config",
+                Arc::new(config_svc.clone()) as Arc<dyn JsonService>,
             ),
         ]));
         let mut edges = Vec::new();
@@ -131,6 +152,10 @@ impl Node {
         let grpc = tonic::transport::Server::builder()
             .add_service(
                 store_pb::store_server::StoreServer::new(store)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                config_pb::config_server::ConfigServer::new(config_svc)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
             )
             .add_service(

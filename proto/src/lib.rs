@@ -1,7 +1,7 @@
 //! The wire contract of micro: generated tonic/prost types with Micro-compatible JSON.
 //!
-//! Layout: one `pub mod` per protobuf package. `store` is Micro v3's store package (unchanged
-//! numbers, our extensions at >= 100); `cluster` is micro's own admin API. JSON impls come from
+//! Layout: one `pub mod` per protobuf package. `store` and `config` are Micro v3's packages
+//! (unchanged numbers, our extensions at >= 100); `cluster` is micro's own admin API. JSON impls come from
 //! pbjson with original (snake_case) names and default values emitted, as Micro's jsonpb does:
 //! 64-bit integers are strings and bytes are base64.
 //!
@@ -12,6 +12,13 @@ pub mod store {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("store");
     include!(concat!(env!("OUT_DIR"), "/store.serde.rs"));
+}
+
+/// Micro v3's `config` package.
+pub mod config {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("config");
+    include!(concat!(env!("OUT_DIR"), "/config.serde.rs"));
 }
 
 /// micro's cluster administration API.

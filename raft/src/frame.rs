@@ -97,6 +97,8 @@ pub struct JoinGrant {
     pub ca_key_pem: String,
     /// The joiner's signed certificate.
     pub cert_pem: String,
+    /// Secrets every member holds (e.g. the config encryption key).
+    pub secrets: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 /// Why a forwarded request could not be served.

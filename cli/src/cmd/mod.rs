@@ -1,7 +1,8 @@
-//! The `micro` commands, one module per noun: `server`, `env`, `store`, `cluster`, and `root`
-//! (global flags, parsing and dispatch).
+//! The `micro` commands, one module per noun: `server`, `env`, `store`, `config`, `cluster`,
+//! and `root` (global flags, parsing and dispatch).
 
 pub mod cluster;
+pub mod config;
 pub mod env;
 pub mod root;
 pub mod server;

@@ -11,6 +11,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use super::cluster::{self, ClusterArgs};
+use super::config::{self, ConfigArgs};
 use super::env::{self, EnvArgs};
 use super::server::{self, ServerArgs};
 use super::store::{self, StoreArgs};
@@ -56,6 +57,9 @@ pub enum Command {
     /// Cluster administration (members)
     #[command(arg_required_else_help = true)]
     Cluster(ClusterArgs),
+    /// Manage configuration values
+    #[command(arg_required_else_help = true)]
+    Config(ConfigArgs),
     /// Manage environments (named server address lists)
     Env(EnvArgs),
     /// Run a server node
@@ -176,6 +180,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Env(args) => env::run(args, &globals.config_path),
         Command::Store(args) => store::run(args, &globals).await,
         Command::Cluster(args) => cluster::run(args, &globals).await,
+        Command::Config(args) => config::run(args, &globals).await,
         Command::Unknown(words) => {
             let word = words.first().map(String::as_str).unwrap_or_default();
             bail!("Unrecognized micro command: {word}. Please refer to 'micro --help'")
@@ -256,6 +261,17 @@ mod tests {
             parse(["micro", "store", "read", "-l", "x"]),
             Parsed::Exit(2)
         ));
+        assert!(matches!(parse(["micro", "config"]), Parsed::Exit(0)));
+        let c = cli(&[
+            "--namespace",
+            "ns",
+            "config",
+            "set",
+            "--secret",
+            "a.b",
+            "42",
+        ]);
+        assert!(matches!(c.command, Some(Command::Config(_))));
     }
 
     #[test]
@@ -274,5 +290,12 @@ mod tests {
             read.starts_with("micro store read - Read a record"),
             "{read}"
         );
+        let config = cmd.find_subcommand_mut("config").unwrap();
+        let get = config
+            .find_subcommand_mut("get")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(get.starts_with("micro config get - Get a value"), "{get}");
     }
 }

@@ -11,7 +11,7 @@ use micro_node::config::{
     default_data_dir, DEFAULT_API_ADDRESS, DEFAULT_PEER_ADDRESS, DEFAULT_PROXY_ADDRESS,
     DEFAULT_SNAPSHOT_THRESHOLD,
 };
-use micro_node::{Config, JoinTokenArg};
+use micro_node::{Config, SecretArg};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
@@ -49,6 +49,15 @@ pub struct ServerArgs {
     /// Log entries between snapshots
     #[arg(long, env = "MICRO_SNAPSHOT_THRESHOLD", default_value_t = DEFAULT_SNAPSHOT_THRESHOLD)]
     pub snapshot_threshold: u64,
+    /// AES-256 key for config secrets, base64 of 32 bytes [default: generated at bootstrap and
+    /// shared with joining nodes]
+    #[arg(
+        long,
+        env = "MICRO_CONFIG_SECRET_KEY",
+        hide_env_values = true,
+        value_name = "BASE64"
+    )]
+    pub config_secret_key: Option<String>,
     /// Log line format (filter with RUST_LOG, default info)
     #[arg(long, env = "MICRO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -84,8 +93,9 @@ impl TryFrom<ServerArgs> for Config {
             peer_address: args.peer_address,
             advertise_address: nonempty(args.advertise_address),
             join: nonempty(args.join),
-            join_token: nonempty(args.join_token).map(JoinTokenArg),
+            join_token: nonempty(args.join_token).map(SecretArg),
             snapshot_threshold: args.snapshot_threshold,
+            config_secret_key: nonempty(args.config_secret_key).map(SecretArg),
         })
     }
 }

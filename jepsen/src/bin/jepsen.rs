@@ -126,9 +126,14 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs())
             });
-            let dir = match dir {
-                Some(d) => d,
-                None => tempfile::Builder::new().prefix("jepsen-").tempdir()?.keep(),
+            // A directory we made is removed after a passing run; a failing run keeps it (and
+            // a directory given with --dir is always kept) so the history can be studied.
+            let (dir, ours) = match dir {
+                Some(d) => (d, false),
+                None => (
+                    tempfile::Builder::new().prefix("jepsen-").tempdir()?.keep(),
+                    true,
+                ),
             };
             let nemesis = nemesis
                 .iter()
@@ -144,10 +149,16 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 keys,
                 seed,
                 snapshot_threshold,
-                dir,
+                dir: dir.clone(),
                 skip_unavailable,
             };
-            run_test(opts).await
+            let valid = run_test(opts).await?;
+            if valid && ours {
+                let _ = std::fs::remove_dir_all(&dir);
+            } else {
+                println!("run data kept in {}", dir.display());
+            }
+            Ok(valid)
         }
     }
 }

@@ -26,18 +26,21 @@ pub struct Config {
     /// Peer address of any member to join; `None` bootstraps (or restarts) a cluster.
     pub join: Option<String>,
     /// The cluster join token (`MICRO_JOIN_TOKEN`).
-    pub join_token: Option<JoinTokenArg>,
+    pub join_token: Option<SecretArg>,
     /// Log entries between snapshots; the log is purged behind each snapshot.
     pub snapshot_threshold: u64,
+    /// The AES-256 key for config secrets, base64 (`MICRO_CONFIG_SECRET_KEY`); generated at
+    /// bootstrap and shared with joiners when not given.
+    pub config_secret_key: Option<SecretArg>,
 }
 
-/// A join token as given on the command line; redacted in `Debug`.
+/// A secret as given on the command line (join token, key); redacted in `Debug`.
 #[derive(Clone)]
-pub struct JoinTokenArg(pub String);
+pub struct SecretArg(pub String);
 
-impl fmt::Debug for JoinTokenArg {
+impl fmt::Debug for SecretArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JoinTokenArg([redacted])")
+        f.write_str("SecretArg([redacted])")
     }
 }
 
@@ -52,6 +55,10 @@ impl fmt::Debug for Config {
             .field("join", &self.join)
             .field("join_token", &self.join_token)
             .field("snapshot_threshold", &self.snapshot_threshold)
+            .field(
+                "config_secret_key",
+                &self.config_secret_key.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -67,6 +74,7 @@ impl Default for Config {
             join: None,
             join_token: None,
             snapshot_threshold: DEFAULT_SNAPSHOT_THRESHOLD,
+            config_secret_key: None,
         }
     }
 }
@@ -88,6 +96,9 @@ pub enum ConfigError {
     /// A zero snapshot threshold.
     #[error("--snapshot-threshold must be at least 1")]
     SnapshotThreshold,
+    /// The config secret key is not base64 of 32 bytes.
+    #[error("--config-secret-key must be the base64 of 32 bytes")]
+    ConfigSecretKey,
 }
 
 /// A [`Config`] whose addresses parsed.
@@ -104,9 +115,21 @@ pub struct ValidConfig {
     /// Peer address advertised to other members.
     pub advertise_address: SocketAddr,
     /// Join target, with its token.
-    pub join: Option<(String, JoinTokenArg)>,
+    pub join: Option<(String, SecretArg)>,
     /// Snapshot threshold.
     pub snapshot_threshold: u64,
+    /// The decoded config secret key, when given.
+    pub config_secret_key: Option<SecretKey>,
+}
+
+/// A 32-byte key; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(pub Vec<u8>);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
 }
 
 impl Config {
@@ -127,6 +150,19 @@ impl Config {
         if self.snapshot_threshold == 0 {
             return Err(ConfigError::SnapshotThreshold);
         }
+        let config_secret_key = match &self.config_secret_key {
+            None => None,
+            Some(b64) => {
+                use base64::Engine;
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(b64.0.trim())
+                    .map_err(|_| ConfigError::ConfigSecretKey)?;
+                if key.len() != 32 {
+                    return Err(ConfigError::ConfigSecretKey);
+                }
+                Some(SecretKey(key))
+            }
+        };
         Ok(ValidConfig {
             data_dir: self.data_dir,
             api_address,
@@ -135,6 +171,7 @@ impl Config {
             advertise_address,
             join,
             snapshot_threshold: self.snapshot_threshold,
+            config_secret_key,
         })
     }
 }

@@ -22,7 +22,12 @@ pub struct Credentials {
     pub ca: ClusterCa,
     pub identity: NodeIdentity,
     pub token: JoinToken,
+    /// Secrets every member must share (e.g. the config encryption key), by name.
+    pub secrets: SharedSecrets,
 }
+
+/// Named secrets every member holds; handed to joiners over the authenticated join channel.
+pub type SharedSecrets = std::collections::BTreeMap<String, Vec<u8>>;
 
 impl DataDir {
     pub fn new(root: &Path) -> Result<Self, ClusterError> {
@@ -41,6 +46,10 @@ impl DataDir {
 
     pub fn token_file(&self) -> PathBuf {
         self.root.join("join-token")
+    }
+
+    fn secrets_file(&self) -> PathBuf {
+        self.root.join("tls").join("shared-secrets")
     }
 
     fn joined_via_file(&self) -> PathBuf {
@@ -77,11 +86,25 @@ impl DataDir {
                 reason: e.to_string(),
             }
         })?;
+        let secrets = match std::fs::read_to_string(self.secrets_file()) {
+            Ok(text) => parse_secrets(&text).ok_or_else(|| ClusterError::DataDir {
+                path: self.secrets_file(),
+                reason: "malformed shared secrets file".into(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SharedSecrets::new(),
+            Err(e) => {
+                return Err(ClusterError::DataDir {
+                    path: self.secrets_file(),
+                    reason: e.to_string(),
+                })
+            }
+        };
         Ok(Credentials {
             id,
             ca,
             identity,
             token,
+            secrets,
         })
     }
 
@@ -95,6 +118,12 @@ impl DataDir {
             &self.token_file(),
             format!("{}\n", c.token.reveal()).as_bytes(),
         )?;
+        let secrets: String = c
+            .secrets
+            .iter()
+            .map(|(k, v)| format!("{k} {}\n", hex::encode(v)))
+            .collect();
+        tls::write_private(&self.secrets_file(), secrets.as_bytes())?;
         tls::write_private(
             &self.root.join("node-id"),
             format!("{:016x}\n", c.id).as_bytes(),
@@ -138,4 +167,15 @@ impl DataDir {
     pub fn clear_bootstrap_pending(&self) {
         let _ = std::fs::remove_file(self.bootstrap_pending_file());
     }
+}
+
+/// Parses `name hex` lines.
+fn parse_secrets(text: &str) -> Option<SharedSecrets> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (name, value) = l.trim().split_once(' ')?;
+            Some((name.to_owned(), hex::decode(value).ok()?))
+        })
+        .collect()
 }

@@ -69,6 +69,7 @@ impl Cluster {
             ca_cert_pem: self.ca.cert_pem().to_owned(),
             ca_key_pem: self.ca.key_pem(),
             cert_pem,
+            secrets: self.secrets.clone(),
         })
     }
 }

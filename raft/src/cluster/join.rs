@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::data_dir::SharedSecrets;
 use super::ClusterError;
 use crate::frame::{PeerRequest, PeerResponse};
 use crate::tls::{self, ClusterCa, NodeIdentity};
@@ -15,12 +16,15 @@ use crate::NodeId;
 const JOIN_PATIENCE: Duration = Duration::from_secs(30);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a joiner receives: the CA, its own certificate and the cluster's shared secrets.
+pub struct Admission {
+    pub ca: ClusterCa,
+    pub identity: NodeIdentity,
+    pub secrets: SharedSecrets,
+}
+
 /// Obtains the cluster CA and a certificate for node `id` from `target`.
-pub async fn admit(
-    target: &str,
-    token: &JoinToken,
-    id: NodeId,
-) -> Result<(ClusterCa, NodeIdentity), ClusterError> {
+pub async fn admit(target: &str, token: &JoinToken, id: NodeId) -> Result<Admission, ClusterError> {
     let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
     let endpoint = quinn::Endpoint::client(bind).map_err(|e| {
         ClusterError::Transport(TransportError::Connect {
@@ -38,7 +42,7 @@ async fn admit_via(
     target: &str,
     token: &JoinToken,
     id: NodeId,
-) -> Result<(ClusterCa, NodeIdentity), ClusterError> {
+) -> Result<Admission, ClusterError> {
     let io = |e: std::io::Error| ClusterError::JoinRefused(e.to_string());
     let discovery =
         PeerClient::new(endpoint.clone(), tls::discovery_client_config()?).map_err(io)?;
@@ -71,13 +75,14 @@ async fn admit_via(
     match joiner.call(target, &req, CALL_TIMEOUT).await? {
         PeerResponse::Join(Ok(grant)) if grant.ca_cert_pem == ca_pem => {
             let ca = ClusterCa::from_pem(&grant.ca_cert_pem, &grant.ca_key_pem)?;
-            Ok((
+            Ok(Admission {
                 ca,
-                NodeIdentity {
+                identity: NodeIdentity {
                     cert_pem: grant.cert_pem,
                     key_pem,
                 },
-            ))
+                secrets: grant.secrets,
+            })
         }
         PeerResponse::Join(Ok(_)) => Err(ClusterError::JoinRefused(
             "the CA changed during the join".into(),

@@ -40,6 +40,8 @@ pub struct Cluster {
     pub(crate) token: JoinToken,
     pub(crate) this: MemberNode,
     pub(crate) db: sled::Db,
+    /// Secrets every member holds, by name (see [`ClusterOptions::secrets`]).
+    pub(crate) secrets: super::data_dir::SharedSecrets,
 }
 
 /// A member as seen from the answering node.
@@ -88,6 +90,11 @@ impl Cluster {
     /// linearizable read.
     pub fn reader(&self) -> &StateReader {
         &self.reader
+    }
+
+    /// A secret every member holds (e.g. `config-secret-key`), if the cluster has it.
+    pub fn shared_secret(&self, name: &str) -> Option<&[u8]> {
+        self.secrets.get(name).map(Vec::as_slice)
     }
 
     /// The join token that admits new members (secret included: show it only to operators).

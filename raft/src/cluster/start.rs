@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::data_dir::{Credentials, DataDir};
+use super::data_dir::{Credentials, DataDir, SharedSecrets};
 use super::member::{Cluster, MAX_HOPS};
 use super::{join, ClusterError};
 use crate::frame::{PeerRequest, PeerResponse};
@@ -45,6 +45,53 @@ pub struct ClusterOptions {
     pub join: Option<(String, String)>,
     /// Log entries between snapshots.
     pub snapshot_threshold: u64,
+    /// Secrets every member must share, by name. A bootstrap stores them as the cluster's; a
+    /// joining or restarting node must hold the same values (it is refused otherwise) and
+    /// receives any it was not given from the cluster.
+    pub secrets: SharedSecrets,
+    /// Secrets a bootstrap generates when not given: `(name, length in bytes)`.
+    pub generated_secrets: Vec<(String, usize)>,
+}
+
+/// The secrets a new cluster starts with: those given, plus random ones for the rest.
+fn bootstrap_secrets(opts: &ClusterOptions) -> SharedSecrets {
+    let mut secrets = opts.secrets.clone();
+    for (name, len) in &opts.generated_secrets {
+        secrets.entry(name.clone()).or_insert_with(|| {
+            let mut v = vec![0u8; *len];
+            rand::thread_rng().fill(v.as_mut_slice());
+            v
+        });
+    }
+    secrets
+}
+
+/// Refuses a node whose given secrets differ from the cluster's (compared by fingerprint, never
+/// printed).
+fn check_secrets(given: &SharedSecrets, cluster: &SharedSecrets) -> Result<(), ClusterError> {
+    for (name, value) in given {
+        match cluster.get(name) {
+            Some(theirs) if theirs == value => {}
+            Some(theirs) => {
+                return Err(ClusterError::JoinRefused(format!(
+                "the {name} given to this node (fingerprint {}) differs from the cluster's ({})",
+                fingerprint(value),
+                fingerprint(theirs)
+            )))
+            }
+            None => {
+                return Err(ClusterError::JoinRefused(format!(
+                    "a {name} was given to this node but the cluster has none"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fingerprint(secret: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(secret)[..8])
 }
 
 /// The raft timing and snapshot policy.
@@ -76,17 +123,22 @@ impl Cluster {
     ) -> Result<(Arc<Cluster>, StartMode), ClusterError> {
         let dir = DataDir::new(&opts.data_dir)?;
         let (creds, mut mode) = if dir.has_credentials() {
-            (dir.load()?, StartMode::Restarted)
+            let creds = dir.load()?;
+            check_secrets(&opts.secrets, &creds.secrets)?;
+            (creds, StartMode::Restarted)
         } else if let Some((target, token_text)) = &opts.join {
             let token = JoinToken::parse(token_text)
                 .map_err(|e| ClusterError::JoinRefused(e.to_string()))?;
             let id = rand::thread_rng().gen::<u64>().max(1);
-            let (ca, identity) = join::admit(target, &token, id).await?;
+            let admission = join::admit(target, &token, id).await?;
+            // Refuse before becoming a member: a node with another key could not read secrets.
+            check_secrets(&opts.secrets, &admission.secrets)?;
             let creds = Credentials {
                 id,
-                ca,
-                identity,
+                ca: admission.ca,
+                identity: admission.identity,
                 token,
+                secrets: admission.secrets,
             };
             dir.set_joined_via(target)?;
             dir.save(&creds)?;
@@ -101,6 +153,7 @@ impl Cluster {
                 ca,
                 identity,
                 token,
+                secrets: bootstrap_secrets(&opts),
             };
             dir.set_bootstrap_pending()?;
             dir.save(&creds)?;
@@ -157,6 +210,7 @@ impl Cluster {
             token: creds.token,
             this: opts.this,
             db,
+            secrets: creds.secrets,
         });
         let handler: Arc<dyn PeerHandler> = cluster.clone();
         tracker.spawn(transport::serve(

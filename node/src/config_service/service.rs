@@ -1,0 +1,235 @@
+//! [`ConfigService`]: validate → encrypt secrets → propose; reads behind the read barrier,
+//! secrets masked unless asked for. The tonic impl and the HTTP dispatch share the methods.
+
+use std::sync::Arc;
+
+use micro_proto::config as pb;
+use micro_raft::Cluster;
+use micro_state_machine::config::{
+    self, flatten_leaves, to_compact_json, ConfigCommand, ConfigError, ConfigResponse, ConfigValue,
+};
+use micro_state_machine::{Command, Response};
+use tonic::{Request, Status};
+
+use super::SecretCipher;
+use crate::error::ApiError;
+use crate::namespace;
+
+/// The config service of one node.
+#[derive(Clone)]
+pub struct ConfigService {
+    cluster: Arc<Cluster>,
+    /// `None` when the cluster has no config key: secret writes then fail as in Micro.
+    cipher: Option<SecretCipher>,
+}
+
+fn config_error(e: ConfigError) -> ApiError {
+    match e {
+        ConfigError::NotFound => ApiError::NotFound("Not found".into()),
+        ConfigError::InvalidArgument(m) => ApiError::BadRequest(m),
+        ConfigError::Storage(m) => ApiError::Internal(m),
+    }
+}
+
+/// The request's namespace, else the header's, else `micro`.
+fn pick_namespace(requested: &str, header: &str) -> String {
+    if requested.trim().is_empty() {
+        header.to_owned()
+    } else {
+        requested.to_owned()
+    }
+}
+
+impl ConfigService {
+    /// A service answering through `cluster`, sealing secrets with `cipher`.
+    pub fn new(cluster: Arc<Cluster>, cipher: Option<SecretCipher>) -> Self {
+        ConfigService { cluster, cipher }
+    }
+
+    fn cipher(&self) -> Result<&SecretCipher, ApiError> {
+        self.cipher
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("Can't encode secret: secret key is not set".into()))
+    }
+
+    async fn propose(&self, cmd: ConfigCommand) -> Result<u64, ApiError> {
+        match self.cluster.write(Command::Config(cmd)).await? {
+            Response::Config(ConfigResponse::Set { revision }) => Ok(revision),
+            Response::Config(ConfigResponse::Deleted { revision, .. }) => Ok(revision),
+            Response::Config(ConfigResponse::Err(e)) => Err(config_error(e)),
+            other @ (Response::None | Response::Store(_)) => Err(ApiError::Internal(format!(
+                "a config command produced {other:?}"
+            ))),
+        }
+    }
+
+    /// Config.Get: the value at the path as compact JSON (`null` when absent).
+    pub async fn get(&self, ns: &str, req: pb::GetRequest) -> Result<pb::GetResponse, ApiError> {
+        let ns = pick_namespace(&req.namespace, ns);
+        let reveal = req.options.is_some_and(|o| o.secret);
+        self.cluster.read_barrier().await?;
+        let view = config::get(self.cluster.reader(), &ns, &req.path).map_err(config_error)?;
+        let data = match (&view, reveal) {
+            (Some(v), true) => {
+                let cipher = self.cipher()?;
+                v.render_revealed(|secret| {
+                    let plain = cipher
+                        .open(secret)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    serde_json::from_slice(&plain)
+                        .map_err(|e| ApiError::Internal(format!("corrupt secret: {e}")))
+                })?
+            }
+            _ => config::render_masked(view.as_ref()),
+        };
+        Ok(pb::GetResponse {
+            value: Some(pb::Value {
+                data,
+                format: "json".into(),
+            }),
+        })
+    }
+
+    /// Config.Set: objects merge, anything else replaces; `options.secret` encrypts first.
+    pub async fn set(&self, ns: &str, req: pb::SetRequest) -> Result<pb::SetResponse, ApiError> {
+        let ns = pick_namespace(&req.namespace, ns);
+        let data = req.value.map(|v| v.data).unwrap_or_default();
+        let parsed: serde_json::Value = serde_json::from_str(&data)
+            .map_err(|e| ApiError::BadRequest(format!("Request is invalid JSON: {e}")))?;
+        let value = if req.options.is_some_and(|o| o.secret) {
+            let cipher = self.cipher()?;
+            match flatten_leaves(&parsed) {
+                Some(leaves) => ConfigValue::SecretObject(
+                    leaves
+                        .into_iter()
+                        .map(|(p, v)| (p, cipher.seal(to_compact_json(&v).as_bytes())))
+                        .collect(),
+                ),
+                None => ConfigValue::Secret(cipher.seal(to_compact_json(&parsed).as_bytes())),
+            }
+        } else {
+            ConfigValue::Json(data)
+        };
+        let revision = self
+            .propose(ConfigCommand::Set {
+                namespace: ns,
+                path: req.path,
+                value,
+            })
+            .await?;
+        Ok(pb::SetResponse { revision })
+    }
+
+    /// Config.Delete: removes the subtree (an absent path is fine).
+    pub async fn delete(
+        &self,
+        ns: &str,
+        req: pb::DeleteRequest,
+    ) -> Result<pb::DeleteResponse, ApiError> {
+        let ns = pick_namespace(&req.namespace, ns);
+        let revision = self
+            .propose(ConfigCommand::Delete {
+                namespace: ns,
+                path: req.path,
+            })
+            .await?;
+        Ok(pb::DeleteResponse { revision })
+    }
+
+    /// Config.Read (legacy): the masked value as a change set.
+    pub async fn read(&self, ns: &str, req: pb::ReadRequest) -> Result<pb::ReadResponse, ApiError> {
+        let ns = pick_namespace(&req.namespace, ns);
+        let got = self
+            .get(
+                &ns,
+                pb::GetRequest {
+                    namespace: ns.clone(),
+                    path: req.path.clone(),
+                    options: None,
+                },
+            )
+            .await?;
+        let data = got.value.map(|v| v.data).unwrap_or_default();
+        let change_set = pb::ChangeSet {
+            data,
+            format: "json".into(),
+            ..Default::default()
+        };
+        Ok(pb::ReadResponse {
+            change: Some(pb::Change {
+                namespace: ns,
+                path: req.path,
+                change_set: Some(change_set),
+            }),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::config_server::Config for ConfigService {
+    async fn get(
+        &self,
+        req: Request<pb::GetRequest>,
+    ) -> Result<tonic::Response<pb::GetResponse>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        Ok(tonic::Response::new(
+            ConfigService::get(self, &ns, req.into_inner()).await?,
+        ))
+    }
+
+    async fn set(
+        &self,
+        req: Request<pb::SetRequest>,
+    ) -> Result<tonic::Response<pb::SetResponse>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        Ok(tonic::Response::new(
+            ConfigService::set(self, &ns, req.into_inner()).await?,
+        ))
+    }
+
+    async fn delete(
+        &self,
+        req: Request<pb::DeleteRequest>,
+    ) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        Ok(tonic::Response::new(
+            ConfigService::delete(self, &ns, req.into_inner()).await?,
+        ))
+    }
+
+    async fn read(
+        &self,
+        req: Request<pb::ReadRequest>,
+    ) -> Result<tonic::Response<pb::ReadResponse>, Status> {
+        let ns = namespace::from_metadata(req.metadata());
+        Ok(tonic::Response::new(
+            ConfigService::read(self, &ns, req.into_inner()).await?,
+        ))
+    }
+}
+
+impl crate::api::JsonService for ConfigService {
+    fn call(
+        &self,
+        endpoint: &str,
+        ns: String,
+        body: serde_json::Value,
+    ) -> Option<crate::api::JsonAnswer<'_>> {
+        use crate::api::json;
+        Some(match endpoint {
+            "Config.Get" => Box::pin(json(body, move |r| async move {
+                ConfigService::get(self, &ns, r).await
+            })),
+            "Config.Set" => Box::pin(json(body, move |r| async move {
+                ConfigService::set(self, &ns, r).await
+            })),
+            "Config.Delete" => Box::pin(json(body, move |r| async move {
+                ConfigService::delete(self, &ns, r).await
+            })),
+            "Config.Read" => Box::pin(json(body, move |r| async move {
+                ConfigService::read(self, &ns, r).await
+            })),
+            _ => return None,
+        })
+    }
+}

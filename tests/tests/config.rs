@@ -1,0 +1,269 @@
+//! The config service on a three-node cluster: Micro's merge semantics, secrets encrypted before
+//! they reach the log, and the cluster's key shared with (and enforced on) joining nodes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use micro_proto::config::{config_client::ConfigClient, GetRequest, Options, SetRequest, Value};
+use micro_tests::{Cli, NodeAddrs, ServerProcess, TestCluster};
+use tonic::transport::Channel;
+
+async fn client(c: &TestCluster, i: usize) -> anyhow::Result<ConfigClient<Channel>> {
+    Ok(ConfigClient::connect(format!("http://{}", c.nodes[i].addrs.proxy)).await?)
+}
+
+async fn set(
+    c: &TestCluster,
+    i: usize,
+    path: &str,
+    data: &str,
+    secret: bool,
+) -> anyhow::Result<()> {
+    let req = SetRequest {
+        namespace: String::new(),
+        path: path.into(),
+        value: Some(Value {
+            data: data.into(),
+            format: String::new(),
+        }),
+        options: Some(Options { secret }),
+    };
+    client(c, i).await?.set(req).await?;
+    Ok(())
+}
+
+async fn get(c: &TestCluster, i: usize, path: &str, secret: bool) -> anyhow::Result<String> {
+    let req = GetRequest {
+        namespace: String::new(),
+        path: path.into(),
+        options: Some(Options { secret }),
+    };
+    Ok(client(c, i)
+        .await?
+        .get(req)
+        .await?
+        .into_inner()
+        .value
+        .map(|v| v.data)
+        .unwrap_or_default())
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p.display().to_string());
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_merges_and_secrets_never_reach_disk_in_clear() -> anyhow::Result<()> {
+    let c = TestCluster::start(3, &["--snapshot-threshold", "5"]).await?;
+    set(&c, 1, "helloworld", r#"{"a":1}"#, false).await?;
+    set(&c, 1, "helloworld", r#"{"b":2}"#, false).await?;
+    assert_eq!(get(&c, 2, "helloworld", false).await?, r#"{"a":1,"b":2}"#);
+    set(&c, 2, "helloworld.a", "\"<x>\"", false).await?;
+    assert_eq!(
+        get(&c, 0, "helloworld", false).await?,
+        r#"{"a":"<x>","b":2}"#
+    );
+    assert_eq!(get(&c, 0, "helloworld.nope", false).await?, "null");
+
+    // Secrets: masked unless asked for, readable on every node, never stored in clear.
+    let needle = "s3cr3t-Value-0123456789";
+    set(&c, 1, "key.subkey1", &format!("\"{needle}\""), true).await?;
+    set(&c, 1, "key.subkey2", "42", true).await?;
+    set(&c, 1, "key.subkey3", "true", true).await?;
+    assert_eq!(
+        get(&c, 2, "key", false).await?,
+        r#"{"subkey1":"[secret]","subkey2":"[secret]","subkey3":"[secret]"}"#
+    );
+    assert_eq!(
+        get(&c, 0, "key.subkey1", true).await?,
+        format!("\"{needle}\"")
+    );
+    assert_eq!(
+        get(&c, 2, "key", true).await?,
+        format!(r#"{{"subkey1":"{needle}","subkey2":42,"subkey3":true}}"#)
+    );
+    // Enough entries for snapshots to be taken, so they are covered by the scan too.
+    for i in 0..12 {
+        set(&c, i % 3, &format!("filler.k{i}"), "1", false).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hits = files_containing(c.dir(), needle.as_bytes());
+    assert!(hits.is_empty(), "secret found in clear in {hits:?}");
+
+    // A node given a different key is refused before it becomes a member.
+    let before = c.members(0).await?.members.len();
+    let mut stranger = ServerProcess::spawn(
+        NodeAddrs::free(),
+        &c.dir().join("other-key"),
+        &[
+            "--join".into(),
+            c.nodes[0].addrs.peer.clone(),
+            "--join-token".into(),
+            c.token.clone(),
+            "--config-secret-key".into(),
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+        ],
+    )?;
+    assert_ne!(stranger.wait_exit(Duration::from_secs(60))?, Some(0));
+    assert!(
+        stranger.log_text().contains("differs from the cluster's"),
+        "{}",
+        stranger.log_text()
+    );
+    assert_eq!(c.members(0).await?.members.len(), before);
+
+    // Bad input: not JSON, an empty path segment.
+    let bad = SetRequest {
+        path: "a..b".into(),
+        value: Some(Value {
+            data: "1".into(),
+            format: String::new(),
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        client(&c, 0).await?.set(bad).await.err().map(|e| e.code()),
+        Some(tonic::Code::InvalidArgument)
+    );
+    let bad = SetRequest {
+        path: "a".into(),
+        value: Some(Value {
+            data: "{nope".into(),
+            format: String::new(),
+        }),
+        ..Default::default()
+    };
+    let err = client(&c, 0).await?.set(bad).await.err();
+    assert!(
+        err.as_ref()
+            .is_some_and(|e| e.message().contains("Request is invalid JSON")),
+        "{err:?}"
+    );
+
+    // Over HTTP, as the gateway's /config/get.
+    let (code, body) = c
+        .post(1, "/config/get", &serde_json::json!({"path": "helloworld"}))
+        .await?;
+    assert_eq!(code, 200);
+    assert_eq!(body["value"]["data"], r#"{"a":"<x>","b":2}"#);
+    Ok(())
+}
+
+/// The seed reference's Config walkthrough, writing through one node and reading through another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_config_walkthrough_prints_micros_outputs() -> anyhow::Result<()> {
+    let c = TestCluster::start(3, &[]).await?;
+    let (w, r) = (Cli::new()?, Cli::new()?);
+    w.use_env("writer", &c.nodes[1].addrs.proxy)?;
+    r.use_env("reader", &c.nodes[2].addrs.proxy)?;
+    let set = |args: &[&str]| {
+        let mut full = vec!["config", "set"];
+        full.extend_from_slice(args);
+        let o = w.run(&full);
+        assert_eq!(
+            (o.code, o.stdout.as_str()),
+            (0, ""),
+            "set {args:?}: {}",
+            o.combined()
+        );
+    };
+    let get = |args: &[&str]| {
+        let mut full = vec!["config", "get"];
+        full.extend_from_slice(args);
+        r.run(&full).stdout
+    };
+    assert!(r
+        .run(&["config", "get", "helloworld"])
+        .combined()
+        .contains("Not found"));
+    set(&["helloworld.somekey", "hello"]);
+    assert_eq!(get(&["helloworld.somekey"]), "hello\n");
+    set(&["helloworld.someotherkey", "Hi there!"]);
+    assert_eq!(
+        get(&["helloworld"]),
+        "{\"somekey\":\"hello\",\"someotherkey\":\"Hi there!\"}\n"
+    );
+    set(&["helloworld.someboolkey", "true"]);
+    assert_eq!(get(&["helloworld.someboolkey"]), "true\n");
+    set(&["helloworld.keywithsubs.subkey1", "So easy!"]);
+    assert_eq!(
+        get(&["helloworld"]),
+        "{\"keywithsubs\":{\"subkey1\":\"So easy!\"},\"someboolkey\":true,\"somekey\":\"hello\",\"someotherkey\":\"Hi there!\"}\n"
+    );
+    assert_eq!(
+        w.run(&["config", "del", "helloworld.someotherkey"]).stdout,
+        ""
+    );
+    assert_eq!(
+        get(&["helloworld"]),
+        "{\"keywithsubs\":{\"subkey1\":\"So easy!\"},\"someboolkey\":true,\"somekey\":\"hello\"}\n"
+    );
+    assert_eq!(
+        w.run(&["config", "del", "helloworld.keywithsubs"]).stdout,
+        ""
+    );
+    assert_eq!(
+        get(&["helloworld"]),
+        "{\"someboolkey\":true,\"somekey\":\"hello\"}\n"
+    );
+
+    set(&["--secret", "helloworld.hushkey", "Very secret stuff"]);
+    assert_eq!(get(&["helloworld.hushkey"]), "[secret]\n");
+    assert_eq!(
+        get(&["--secret", "helloworld.hushkey"]),
+        "Very secret stuff\n"
+    );
+    assert_eq!(
+        get(&["helloworld"]),
+        "{\"hushkey\":\"[secret]\",\"someboolkey\":true,\"somekey\":\"hello\"}\n"
+    );
+    assert_eq!(
+        get(&["--secret", "helloworld"]),
+        "{\"hushkey\":\"Very secret stuff\",\"someboolkey\":true,\"somekey\":\"hello\"}\n"
+    );
+    set(&["--secret", "helloworld.hush_number_key", "42"]);
+    assert_eq!(
+        get(&["helloworld"]),
+        "{\"hush_number_key\":\"[secret]\",\"hushkey\":\"[secret]\",\"someboolkey\":true,\"somekey\":\"hello\"}\n"
+    );
+    assert_eq!(
+        get(&["--secret", "helloworld"]),
+        "{\"hush_number_key\":42,\"hushkey\":\"Very secret stuff\",\"someboolkey\":true,\"somekey\":\"hello\"}\n"
+    );
+
+    assert_eq!(w.run(&["config", "del", "helloworld"]).stdout, "");
+    set(&["helloworld", r#"{"a": "val1", "b": "val2"}"#]);
+    assert_eq!(get(&["helloworld.a"]), "val1\n");
+    assert_eq!(w.run(&["config", "del", "helloworld"]).stdout, "");
+    set(&["helloworld", r#"{"a":1}"#]);
+    assert_eq!(get(&["helloworld"]), "{\"a\":1}\n");
+    set(&["helloworld", r#"{"b":2}"#]);
+    assert_eq!(get(&["helloworld"]), "{\"a\":1,\"b\":2}\n");
+    set(&["html", "<b>&</b>"]);
+    assert_eq!(get(&["html"]), "<b>&</b>\n");
+
+    // Namespaces isolate documents.
+    assert!(r
+        .run(&["--namespace", "other", "config", "get", "helloworld"])
+        .combined()
+        .contains("Not found"));
+    Ok(())
+}
