@@ -171,40 +171,40 @@ impl pb::config_server::Config for ConfigService {
         &self,
         req: Request<pb::GetRequest>,
     ) -> Result<tonic::Response<pb::GetResponse>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(
-            ConfigService::get(self, &ns, req.into_inner()).await?,
-        ))
+        namespace::with_namespace(req, |ns, r| async move {
+            ConfigService::get(self, &ns, r).await
+        })
+        .await
     }
 
     async fn set(
         &self,
         req: Request<pb::SetRequest>,
     ) -> Result<tonic::Response<pb::SetResponse>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(
-            ConfigService::set(self, &ns, req.into_inner()).await?,
-        ))
+        namespace::with_namespace(req, |ns, r| async move {
+            ConfigService::set(self, &ns, r).await
+        })
+        .await
     }
 
     async fn delete(
         &self,
         req: Request<pb::DeleteRequest>,
     ) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(
-            ConfigService::delete(self, &ns, req.into_inner()).await?,
-        ))
+        namespace::with_namespace(req, |ns, r| async move {
+            ConfigService::delete(self, &ns, r).await
+        })
+        .await
     }
 
     async fn read(
         &self,
         req: Request<pb::ReadRequest>,
     ) -> Result<tonic::Response<pb::ReadResponse>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(
-            ConfigService::read(self, &ns, req.into_inner()).await?,
-        ))
+        namespace::with_namespace(req, |ns, r| async move {
+            ConfigService::read(self, &ns, r).await
+        })
+        .await
     }
 }
 

@@ -220,30 +220,30 @@ impl pb::store_server::Store for StoreService {
         &self,
         req: Request<pb::ReadRequest>,
     ) -> Result<tonic::Response<pb::ReadResponse>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(
-            StoreService::read(self, &ns, req.into_inner()).await?,
-        ))
+        namespace::with_namespace(req, |ns, r| async move {
+            StoreService::read(self, &ns, r).await
+        })
+        .await
     }
 
     async fn write(
         &self,
         req: Request<pb::WriteRequest>,
     ) -> Result<tonic::Response<pb::WriteResponse>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(
-            StoreService::write(self, &ns, req.into_inner()).await?,
-        ))
+        namespace::with_namespace(req, |ns, r| async move {
+            StoreService::write(self, &ns, r).await
+        })
+        .await
     }
 
     async fn delete(
         &self,
         req: Request<pb::DeleteRequest>,
     ) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(
-            StoreService::delete(self, &ns, req.into_inner()).await?,
-        ))
+        namespace::with_namespace(req, |ns, r| async move {
+            StoreService::delete(self, &ns, r).await
+        })
+        .await
     }
 
     type ListStream = ListStream;
@@ -269,10 +269,10 @@ impl pb::store_server::Store for StoreService {
         &self,
         req: Request<pb::TablesRequest>,
     ) -> Result<tonic::Response<pb::TablesResponse>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        Ok(tonic::Response::new(
-            StoreService::tables(self, &ns, req.into_inner()).await?,
-        ))
+        namespace::with_namespace(req, |ns, r| async move {
+            StoreService::tables(self, &ns, r).await
+        })
+        .await
     }
 }
 
