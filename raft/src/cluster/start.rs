@@ -226,6 +226,16 @@ impl Cluster {
                 if let Err(e) = cluster.raft.initialize(members).await {
                     tracing::debug!(error = %e, "raft already initialized");
                 }
+                // Serve only once this node leads its new cluster, so the first request after
+                // start-up never sees an empty membership.
+                cluster
+                    .raft
+                    .wait(Some(Duration::from_secs(30)))
+                    .state(openraft::ServerState::Leader, "bootstrap")
+                    .await
+                    .map_err(|e| {
+                        ClusterError::Storage(format!("the new cluster elected no leader: {e}"))
+                    })?;
                 dir.clear_bootstrap_pending();
             }
             StartMode::Joined => {
