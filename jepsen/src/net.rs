@@ -74,7 +74,7 @@ impl TestNet {
         // Docker hosts set the FORWARD policy to DROP and pass bridged frames through iptables
         // (br_netfilter): let our bridge forward between its own ports.
         if iptables_forward(&br, "-I").is_err() {
-            tracing_free_note("iptables not available; assuming bridged traffic is not filtered");
+            eprintln!("jepsen: iptables not available; assuming bridged traffic is not filtered");
         }
         for i in 0..nodes {
             let (ns, host, peer) = (
@@ -193,10 +193,6 @@ fn iptables_forward(bridge: &str, action: &str) -> anyhow::Result<()> {
     run(&[
         "iptables", action, "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT",
     ])
-}
-
-fn tracing_free_note(msg: &str) {
-    eprintln!("jepsen: {msg}");
 }
 
 impl Drop for TestNet {

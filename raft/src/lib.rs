@@ -30,7 +30,7 @@ pub mod typ;
 mod storage_suite_test;
 
 pub use cluster::{
-    Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus, MemberView, StartMode,
+    now_ms, Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus, MemberView, StartMode,
 };
 pub use member::MemberNode;
 pub use typ::{NodeId, TypeConfig};

@@ -3,7 +3,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::Stream;
 use micro_proto::store as pb;
@@ -55,9 +54,7 @@ impl StoreService {
         if !stale {
             self.cluster.read_barrier().await?;
         }
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let wall = micro_raft::now_ms();
         let applied = applied_time_ms(self.cluster.reader())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(wall.max(applied))

@@ -2,7 +2,7 @@
 //! expired data leaves every replica through the log, deterministically.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use micro_raft::Cluster;
 use micro_state_machine::store::StoreCommand;
@@ -34,9 +34,7 @@ pub async fn purge_expired(cluster: Arc<Cluster>, stop: CancellationToken) {
 
 /// Whether the earliest entry of the expiry index is due (index keys sort by deadline).
 fn has_expired(cluster: &Cluster) -> bool {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = micro_raft::now_ms();
     match cluster.reader().first_with_prefix(b"x/") {
         Some(k) => k
             .get(2..10)

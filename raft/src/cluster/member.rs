@@ -68,8 +68,9 @@ pub struct ClusterView {
     pub members: Vec<MemberView>,
 }
 
-/// Milliseconds since the Unix epoch; what the leader stamps into entries.
-pub(crate) fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch on this node's wall clock; what a leader stamps into
+/// entries, and what readers compare record deadlines with.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
