@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{AuthCommand, AuthResponse};
 use crate::config::{ConfigCommand, ConfigResponse};
 use crate::store::{StoreCommand, StoreResponse};
 
@@ -21,6 +22,8 @@ pub enum Command {
     Store(StoreCommand),
     /// A config service change.
     Config(ConfigCommand),
+    /// An auth service change.
+    Auth(AuthCommand),
 }
 
 /// The outcome of applying a [`Command`], one variant per service. Append-only.
@@ -33,4 +36,6 @@ pub enum Response {
     Store(StoreResponse),
     /// A config service outcome.
     Config(ConfigResponse),
+    /// An auth service outcome.
+    Auth(AuthResponse),
 }

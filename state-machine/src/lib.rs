@@ -7,6 +7,7 @@
 //! - [`store`]: the store service (records, TTLs, revisions, preconditions).
 //! - [`config`]: the config service (a JSON document per namespace, dot paths, merges,
 //!   secrets stored as ciphertext).
+//! - [`auth`]: the auth service (accounts, rules, the token-signing key).
 //! - [`snapshot`]: the versioned snapshot codec.
 //!
 //! The log holds our own serde enums (encoded with bincode), not protobuf: the wire contract in
@@ -16,6 +17,7 @@
 //! Must not depend on `proto`, tokio, tonic or openraft: apply stays pure and testable.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod context;
 pub mod entry;
@@ -37,5 +39,6 @@ pub fn apply(txn: &mut Txn<'_>, index: u64, entry: LogEntry) -> Result<Response,
     match entry.command {
         Command::Store(cmd) => Ok(Response::Store(store::apply(txn, cmd, &ctx)?)),
         Command::Config(cmd) => Ok(Response::Config(config::apply(txn, cmd, &ctx)?)),
+        Command::Auth(cmd) => Ok(Response::Auth(auth::apply(txn, cmd, &ctx)?)),
     }
 }

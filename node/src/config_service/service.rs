@@ -57,7 +57,7 @@ impl ConfigService {
             Response::Config(ConfigResponse::Set { revision }) => Ok(revision),
             Response::Config(ConfigResponse::Deleted { revision, .. }) => Ok(revision),
             Response::Config(ConfigResponse::Err(e)) => Err(config_error(e)),
-            other @ (Response::None | Response::Store(_)) => Err(ApiError::Internal(format!(
+            other => Err(ApiError::Internal(format!(
                 "a config command produced {other:?}"
             ))),
         }

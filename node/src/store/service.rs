@@ -64,7 +64,7 @@ impl StoreService {
         match self.cluster.write(Command::Store(cmd)).await? {
             Response::Store(StoreResponse::Err(e)) => Err(convert::store_error(e)),
             Response::Store(r) => Ok(r),
-            other @ (Response::None | Response::Config(_)) => Err(ApiError::Internal(format!(
+            other => Err(ApiError::Internal(format!(
                 "a store command produced {other:?}"
             ))),
         }
