@@ -11,22 +11,42 @@ use serde_json::Value;
 use crate::route::Route;
 use crate::{metadata, payload, Backend, CallRequest, GatewayError, MAX_BODY_BYTES};
 
-/// Handles one call request; every failure is rendered as Micro's error JSON.
+/// Handles one call request; every failure is rendered as Micro's error JSON. Errors from the
+/// backend carry the service's name as `Id`, as Micro's services do
+/// (`{"Id":"helloworld","Code":401,…}`); the gateway's own keep their `micro.gateway.*` ids.
 pub(crate) async fn call(State(backend): State<Arc<dyn Backend>>, request: Request) -> Response {
     match forward(backend.as_ref(), request).await {
         Ok(value) => json_response(&value),
-        Err(error) => {
+        Err(Failure { error, service }) => {
             match &error {
                 GatewayError::Internal(_) => tracing::warn!(%error, "gateway call failed"),
                 _ => tracing::debug!(%error, "gateway call rejected"),
             }
-            error.into_response()
+            match service {
+                Some(service) => error.render_with_id(&service),
+                None => error.render(),
+            }
+        }
+    }
+}
+
+/// A failed call: the error, and the service when the backend produced it.
+struct Failure {
+    error: GatewayError,
+    service: Option<String>,
+}
+
+impl From<GatewayError> for Failure {
+    fn from(error: GatewayError) -> Self {
+        Failure {
+            error,
+            service: None,
         }
     }
 }
 
 /// Resolves, builds and forwards the call, returning the backend's answer.
-async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, GatewayError> {
+async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, Failure> {
     let (parts, body) = request.into_parts();
     let route = Route::from_path(parts.uri.path())?;
     let raw_query = parts.uri.query().unwrap_or("");
@@ -42,6 +62,7 @@ async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, Gatew
         method = %parts.method,
         "forwarding gateway call"
     );
+    let service = route.service.clone();
     backend
         .call(CallRequest {
             service: route.service,
@@ -51,6 +72,10 @@ async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, Gatew
             headers: metadata::from_headers(&parts.headers),
         })
         .await
+        .map_err(|error| Failure {
+            error,
+            service: Some(service),
+        })
 }
 
 /// The backend's answer as compact JSON (serde_json does not HTML-escape), `200`.

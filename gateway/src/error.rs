@@ -31,6 +31,9 @@ pub enum GatewayError {
     /// The call did not finish in time.
     #[error("timeout: {0}")]
     Timeout(String),
+    /// The caller must slow down (too many failed logins).
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
     /// The backend cannot serve the call right now (no leader, shutting down).
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -101,6 +104,11 @@ impl GatewayError {
                 StatusCode::REQUEST_TIMEOUT,
                 "Request Timeout",
             ),
+            Self::TooManyRequests(_) => (
+                "micro.gateway.too_many_requests",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+            ),
             Self::Unavailable(_) => (
                 "micro.gateway.unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -135,6 +143,7 @@ impl GatewayError {
             | Self::Conflict(detail)
             | Self::PayloadTooLarge(detail)
             | Self::Timeout(detail)
+            | Self::TooManyRequests(detail)
             | Self::Unavailable(detail)
             | Self::Internal(detail) => detail,
         }
@@ -142,9 +151,14 @@ impl GatewayError {
 
     /// The wire body for this error.
     pub fn body(&self) -> ErrorBody {
+        self.body_with_id(self.id())
+    }
+
+    /// The wire body with another `Id`: Micro puts the name of the service that failed there.
+    pub fn body_with_id(&self, id: &str) -> ErrorBody {
         let kind = self.kind();
         ErrorBody {
-            id: kind.id.to_owned(),
+            id: id.to_owned(),
             code: kind.status.as_u16(),
             detail: self.detail().to_owned(),
             status: kind.reason.to_owned(),
@@ -153,7 +167,12 @@ impl GatewayError {
 
     /// Renders the error as Micro does: status = `Code`, JSON body, `application/json`.
     pub fn render(&self) -> Response {
-        let body = self.body();
+        self.render_with_id(self.id())
+    }
+
+    /// Renders the error with `id` as its `Id` (see [`GatewayError::body_with_id`]).
+    pub fn render_with_id(&self, id: &str) -> Response {
+        let body = self.body_with_id(id);
         // Serializing four plain fields cannot fail; fall back to a fixed body rather than panic.
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
             br#"{"Id":"micro.gateway.internal","Code":500,"Detail":"error body","Status":"Internal Server Error"}"#
@@ -195,6 +214,7 @@ mod tests {
                 "Request Entity Too Large",
             ),
             (GatewayError::Timeout(m()), 408, "Request Timeout"),
+            (GatewayError::TooManyRequests(m()), 429, "Too Many Requests"),
             (GatewayError::Unavailable(m()), 503, "Service Unavailable"),
             (GatewayError::Internal(m()), 500, "Internal Server Error"),
         ]

@@ -13,17 +13,22 @@ use micro_gateway::{Backend, CallRequest, GatewayError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::auth::{Caller, Guard};
 use crate::error::ApiError;
-use crate::namespace;
 
 /// The pending answer of a JSON endpoint.
 pub type JsonAnswer<'a> = BoxFuture<'a, Result<serde_json::Value, GatewayError>>;
 
 /// One service's JSON face.
 pub trait JsonService: Send + Sync + 'static {
-    /// Answers `endpoint` (e.g. `Store.Read`) for namespace `ns`; `None` if there is no such
-    /// endpoint.
-    fn call(&self, endpoint: &str, ns: String, body: serde_json::Value) -> Option<JsonAnswer<'_>>;
+    /// Answers `endpoint` (e.g. `Store.Read`) for an admitted `caller`; `None` if there is no
+    /// such endpoint.
+    fn call(
+        &self,
+        endpoint: &str,
+        caller: Caller,
+        body: serde_json::Value,
+    ) -> Option<JsonAnswer<'_>>;
 }
 
 /// Decodes `body` as `Req`, runs `f`, encodes the answer: the body of every JSON endpoint.
@@ -43,15 +48,20 @@ where
     serde_json::to_value(resp).map_err(|e| GatewayError::Internal(e.to_string()))
 }
 
-/// Every service the gateway can reach on this node, by name.
+/// Every service the gateway can reach on this node, by name, behind the guard.
 pub struct Services {
+    guard: Arc<Guard>,
     by_name: BTreeMap<&'static str, Arc<dyn JsonService>>,
 }
 
 impl Services {
-    /// The services, keyed by their Micro service name.
-    pub fn new(services: impl IntoIterator<Item = (&'static str, Arc<dyn JsonService>)>) -> Self {
+    /// The services, keyed by their Micro service name; every call passes `guard` first.
+    pub fn new(
+        guard: Arc<Guard>,
+        services: impl IntoIterator<Item = (&'static str, Arc<dyn JsonService>)>,
+    ) -> Self {
         Services {
+            guard,
             by_name: services.into_iter().collect(),
         }
     }
@@ -60,14 +70,24 @@ impl Services {
 impl Backend for Services {
     fn call(&self, req: CallRequest) -> BoxFuture<'_, Result<serde_json::Value, GatewayError>> {
         Box::pin(async move {
-            let ns = namespace::resolve(req.namespace.as_deref());
+            // Rules apply to every path, existing or not, as Micro's gateway checks them
+            // before routing: a locked-down namespace reveals nothing to anonymous callers.
+            let caller = self
+                .guard
+                .admit(
+                    &req.service,
+                    &req.endpoint,
+                    req.namespace.as_deref(),
+                    req.headers.get("authorization").map(String::as_str),
+                )
+                .map_err(GatewayError::from)?;
             let Some(service) = self.by_name.get(req.service.as_str()) else {
                 return Err(GatewayError::NotFound(format!(
                     "service {} not found",
                     req.service
                 )));
             };
-            match service.call(&req.endpoint, ns, req.body) {
+            match service.call(&req.endpoint, caller, req.body) {
                 Some(answer) => answer.await,
                 None => Err(GatewayError::NotFound(format!(
                     "endpoint {} not found on service {}",

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The caller must slow down (too many failed logins).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The request did not complete in time; a write's outcome is unknown.
     #[error("{0}")]
     Timeout(String),
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::Timeout(_) => 408,
             ApiError::Conflict(_) => 409,
+            ApiError::TooManyRequests(_) => 429,
             ApiError::Internal(_) => 500,
             ApiError::NotLeader(_) | ApiError::Unavailable(_) | ApiError::ShuttingDown => 503,
         }
@@ -68,6 +72,7 @@ impl ApiError {
             404 => "Not Found",
             408 => "Request Timeout",
             409 => "Conflict",
+            429 => "Too Many Requests",
             503 => "Service Unavailable",
             _ => "Internal Server Error",
         };
@@ -84,6 +89,7 @@ impl From<ApiError> for tonic::Status {
             ApiError::Forbidden(_) => tonic::Status::permission_denied(body),
             ApiError::NotFound(_) => tonic::Status::not_found(body),
             ApiError::Conflict(_) => tonic::Status::aborted(body),
+            ApiError::TooManyRequests(_) => tonic::Status::resource_exhausted(body),
             ApiError::NotLeader(_) => tonic::Status::unavailable(body),
             ApiError::Unavailable(_) => tonic::Status::unavailable(body),
             ApiError::ShuttingDown => tonic::Status::unavailable(body),
@@ -102,6 +108,7 @@ impl From<ApiError> for GatewayError {
             ApiError::Forbidden(_) => GatewayError::Forbidden(m),
             ApiError::NotFound(_) => GatewayError::NotFound(m),
             ApiError::Conflict(_) => GatewayError::Conflict(m),
+            ApiError::TooManyRequests(_) => GatewayError::TooManyRequests(m),
             ApiError::NotLeader(_) => GatewayError::Unavailable(m),
             ApiError::Unavailable(_) => GatewayError::Unavailable(m),
             ApiError::ShuttingDown => GatewayError::Unavailable(m),

@@ -7,6 +7,7 @@
 //! - [`error`]: [`ApiError`], its one mapping to gRPC statuses and one to gateway errors.
 //! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch, expiry purge worker).
 //! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
+//! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
 //!
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod config_service;

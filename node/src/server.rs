@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use micro_proto::{cluster as cluster_pb, config as config_pb, store as store_pb};
+use micro_proto::{auth as auth_pb, cluster as cluster_pb, config as config_pb, store as store_pb};
 use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{JsonService, Services};
+use crate::auth::{AuthService, Guard, GuardLayer, Tokens};
 use crate::cluster::ClusterService;
 use crate::config::{advertised, Config, ValidConfig};
 use crate::config_service::{ConfigService, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES};
@@ -119,27 +120,29 @@ impl Node {
 
         let store = StoreService::new(cluster.clone());
         let cluster_svc = ClusterService::new(cluster.clone());
-        let cipher = match cluster.shared_secret(CONFIG_KEY_NAME) {
-            Some(key) => Some(SecretCipher::new(key).context("the cluster's config secret key")?),
-            None => {
-                tracing::warn!(
-                    "the cluster has no config secret key: secret config values are refused"
-                );
-                None
-            }
-        };
-        let config_svc = ConfigService::new(cluster.clone(), cipher);
-        let services = Arc::new(Services::new([
-            ("store", Arc::new(store.clone()) as Arc<dyn JsonService>),
-            (
-                "cluster",
-                Arc::new(cluster_svc.clone()) as Arc<dyn JsonService>,
-            ),
-            (
-                "config",
-                Arc::new(config_svc.clone()) as Arc<dyn JsonService>,
-            ),
-        ]));
+        let key = cluster.shared_secret(CONFIG_KEY_NAME).context(
+            "the cluster has no config secret key, which sealing secrets and signing tokens need",
+        )?;
+        let cipher = SecretCipher::new(key).context("the cluster's config secret key")?;
+        let config_svc = ConfigService::new(cluster.clone(), Some(cipher.clone()));
+        let tokens = Arc::new(Tokens::new(cluster.clone(), cipher.clone()));
+        let guard = Arc::new(Guard::new(cluster.clone(), tokens.clone()));
+        let auth_svc = AuthService::new(cluster.clone(), tokens, cipher, cfg.disable_admin);
+        let services = Arc::new(Services::new(
+            guard.clone(),
+            [
+                ("store", Arc::new(store.clone()) as Arc<dyn JsonService>),
+                (
+                    "cluster",
+                    Arc::new(cluster_svc.clone()) as Arc<dyn JsonService>,
+                ),
+                (
+                    "config",
+                    Arc::new(config_svc.clone()) as Arc<dyn JsonService>,
+                ),
+                ("auth", Arc::new(auth_svc.clone()) as Arc<dyn JsonService>),
+            ],
+        ));
         let mut edges = Vec::new();
         let api_stop = stop.clone();
         edges.push(tokio::spawn(async move {
@@ -150,6 +153,7 @@ impl Node {
             }
         }));
         let grpc = tonic::transport::Server::builder()
+            .layer(GuardLayer::new(guard))
             .add_service(
                 store_pb::store_server::StoreServer::new(store)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
@@ -160,6 +164,18 @@ impl Node {
             )
             .add_service(
                 cluster_pb::cluster_server::ClusterServer::new(cluster_svc)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                auth_pb::auth_server::AuthServer::new(auth_svc.clone())
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                auth_pb::accounts_server::AccountsServer::new(auth_svc.clone())
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                auth_pb::rules_server::RulesServer::new(auth_svc)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
             );
         let proxy_stop = stop.clone();

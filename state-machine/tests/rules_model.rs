@@ -30,7 +30,11 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
                 name,
                 endpoint,
             },
-            access: if granted { Access::Granted } else { Access::Denied },
+            access: if granted {
+                Access::Granted
+            } else {
+                Access::Denied
+            },
             priority,
         })
 }
@@ -93,9 +97,7 @@ fn verdict(rule: &Rule, caller: &Option<Caller>, ns: &str) -> Option<bool> {
         ("+", Some(_)) => Some(granted),
         (_, Some(c)) if c.issuer != ns => Some(false),
         ("*", Some(_)) => Some(granted),
-        (scope, Some(c)) if c.scopes.iter().any(|s| s.eq_ignore_ascii_case(scope)) => {
-            Some(granted)
-        }
+        (scope, Some(c)) if c.scopes.iter().any(|s| s.eq_ignore_ascii_case(scope)) => Some(granted),
         _ => None,
     }
 }
@@ -103,8 +105,11 @@ fn verdict(rule: &Rule, caller: &Option<Caller>, ns: &str) -> Option<bool> {
 /// The model: allowed iff some covering rule grants, and every covering rule considered
 /// before it (strictly higher priority, or equal priority and earlier) passes.
 fn model(rules: &[Rule], caller: &Option<Caller>, res: &Resource, ns: &str) -> bool {
-    let covering: Vec<(usize, &Rule)> =
-        rules.iter().enumerate().filter(|(_, r)| covers(r, res)).collect();
+    let covering: Vec<(usize, &Rule)> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| covers(r, res))
+        .collect();
     covering.iter().any(|&(i, r)| {
         verdict(r, caller, ns) == Some(true)
             && covering

@@ -58,6 +58,9 @@ pub struct ServerArgs {
         value_name = "BASE64"
     )]
     pub config_secret_key: Option<String>,
+    /// Never create the default admin account (admin/micro) in namespace micro
+    #[arg(long, env = "MICRO_AUTH_DISABLE_ADMIN")]
+    pub disable_admin: bool,
     /// Log line format (filter with RUST_LOG, default info)
     #[arg(long, env = "MICRO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -96,6 +99,7 @@ impl TryFrom<ServerArgs> for Config {
             join_token: nonempty(args.join_token).map(SecretArg),
             snapshot_threshold: args.snapshot_threshold,
             config_secret_key: nonempty(args.config_secret_key).map(SecretArg),
+            disable_admin: args.disable_admin,
         })
     }
 }

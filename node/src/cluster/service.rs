@@ -6,6 +6,7 @@ use micro_proto::cluster as pb;
 use micro_raft::Cluster;
 use tonic::{Request, Status};
 
+use crate::auth::{with_caller, Caller};
 use crate::error::ApiError;
 
 /// The cluster admin service of one node.
@@ -20,8 +21,14 @@ impl ClusterService {
         ClusterService { cluster }
     }
 
-    /// Cluster.Members: unreachable members are listed with role `unreachable`.
-    pub async fn members(&self, _req: pb::MembersRequest) -> Result<pb::MembersResponse, ApiError> {
+    /// Cluster.Members: unreachable members are listed with role `unreachable`. Operators'
+    /// data (addresses, log positions), so only for admins of `micro`.
+    pub async fn members(
+        &self,
+        caller: &Caller,
+        _req: pb::MembersRequest,
+    ) -> Result<pb::MembersResponse, ApiError> {
+        caller.authorize_admin(crate::namespace::DEFAULT_NAMESPACE)?;
         let view = self.cluster.members().await;
         let members = view
             .members
@@ -62,9 +69,10 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         req: Request<pb::MembersRequest>,
     ) -> Result<tonic::Response<pb::MembersResponse>, Status> {
-        Ok(tonic::Response::new(
-            ClusterService::members(self, req.into_inner()).await?,
-        ))
+        with_caller(req, |caller, r| async move {
+            ClusterService::members(self, &caller, r).await
+        })
+        .await
     }
 }
 
@@ -72,12 +80,12 @@ impl crate::api::JsonService for ClusterService {
     fn call(
         &self,
         endpoint: &str,
-        _ns: String,
+        caller: Caller,
         body: serde_json::Value,
     ) -> Option<crate::api::JsonAnswer<'_>> {
         match endpoint {
-            "Cluster.Members" => Some(Box::pin(crate::api::json(body, move |r| {
-                ClusterService::members(self, r)
+            "Cluster.Members" => Some(Box::pin(crate::api::json(body, move |r| async move {
+                ClusterService::members(self, &caller, r).await
             }))),
             _ => None,
         }

@@ -32,6 +32,8 @@ pub struct Config {
     /// The AES-256 key for config secrets, base64 (`MICRO_CONFIG_SECRET_KEY`); generated at
     /// bootstrap and shared with joiners when not given.
     pub config_secret_key: Option<SecretArg>,
+    /// Never create the default `admin` account (`MICRO_AUTH_DISABLE_ADMIN`).
+    pub disable_admin: bool,
 }
 
 /// A secret as given on the command line (join token, key); redacted in `Debug`.
@@ -59,6 +61,7 @@ impl fmt::Debug for Config {
                 "config_secret_key",
                 &self.config_secret_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("disable_admin", &self.disable_admin)
             .finish()
     }
 }
@@ -75,6 +78,7 @@ impl Default for Config {
             join_token: None,
             snapshot_threshold: DEFAULT_SNAPSHOT_THRESHOLD,
             config_secret_key: None,
+            disable_admin: false,
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct ValidConfig {
     pub snapshot_threshold: u64,
     /// The decoded config secret key, when given.
     pub config_secret_key: Option<SecretKey>,
+    /// Never create the default `admin` account.
+    pub disable_admin: bool,
 }
 
 /// A 32-byte key; `Debug` never shows it.
@@ -172,6 +178,7 @@ impl Config {
             join,
             snapshot_threshold: self.snapshot_threshold,
             config_secret_key,
+            disable_admin: self.disable_admin,
         })
     }
 }

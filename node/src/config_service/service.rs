@@ -12,8 +12,8 @@ use micro_state_machine::{Command, Response};
 use tonic::{Request, Status};
 
 use super::SecretCipher;
+use crate::auth::{with_caller, Caller};
 use crate::error::ApiError;
-use crate::namespace;
 
 /// The config service of one node.
 #[derive(Clone)]
@@ -31,13 +31,16 @@ fn config_error(e: ConfigError) -> ApiError {
     }
 }
 
-/// The request's namespace, else the header's, else `micro`.
-fn pick_namespace(requested: &str, header: &str) -> String {
-    if requested.trim().is_empty() {
-        header.to_owned()
+/// The request's namespace, else the caller's, once the caller is known to administer it
+/// (Micro's config demands `AuthorizeAdmin` for every method).
+fn pick_namespace(requested: &str, caller: &Caller) -> Result<String, ApiError> {
+    let ns = if requested.trim().is_empty() {
+        caller.namespace.clone()
     } else {
         requested.to_owned()
-    }
+    };
+    caller.authorize_admin(&ns)?;
+    Ok(ns)
 }
 
 impl ConfigService {
@@ -64,8 +67,12 @@ impl ConfigService {
     }
 
     /// Config.Get: the value at the path as compact JSON (`null` when absent).
-    pub async fn get(&self, ns: &str, req: pb::GetRequest) -> Result<pb::GetResponse, ApiError> {
-        let ns = pick_namespace(&req.namespace, ns);
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        req: pb::GetRequest,
+    ) -> Result<pb::GetResponse, ApiError> {
+        let ns = pick_namespace(&req.namespace, caller)?;
         let reveal = req.options.is_some_and(|o| o.secret);
         self.cluster.read_barrier().await?;
         let view = config::get(self.cluster.reader(), &ns, &req.path).map_err(config_error)?;
@@ -91,8 +98,12 @@ impl ConfigService {
     }
 
     /// Config.Set: objects merge, anything else replaces; `options.secret` encrypts first.
-    pub async fn set(&self, ns: &str, req: pb::SetRequest) -> Result<pb::SetResponse, ApiError> {
-        let ns = pick_namespace(&req.namespace, ns);
+    pub async fn set(
+        &self,
+        caller: &Caller,
+        req: pb::SetRequest,
+    ) -> Result<pb::SetResponse, ApiError> {
+        let ns = pick_namespace(&req.namespace, caller)?;
         let data = req.value.map(|v| v.data).unwrap_or_default();
         let parsed: serde_json::Value = serde_json::from_str(&data)
             .map_err(|e| ApiError::BadRequest(format!("Request is invalid JSON: {e}")))?;
@@ -123,10 +134,10 @@ impl ConfigService {
     /// Config.Delete: removes the subtree (an absent path is fine).
     pub async fn delete(
         &self,
-        ns: &str,
+        caller: &Caller,
         req: pb::DeleteRequest,
     ) -> Result<pb::DeleteResponse, ApiError> {
-        let ns = pick_namespace(&req.namespace, ns);
+        let ns = pick_namespace(&req.namespace, caller)?;
         let revision = self
             .propose(ConfigCommand::Delete {
                 namespace: ns,
@@ -137,11 +148,15 @@ impl ConfigService {
     }
 
     /// Config.Read (legacy): the masked value as a change set.
-    pub async fn read(&self, ns: &str, req: pb::ReadRequest) -> Result<pb::ReadResponse, ApiError> {
-        let ns = pick_namespace(&req.namespace, ns);
+    pub async fn read(
+        &self,
+        caller: &Caller,
+        req: pb::ReadRequest,
+    ) -> Result<pb::ReadResponse, ApiError> {
+        let ns = pick_namespace(&req.namespace, caller)?;
         let got = self
             .get(
-                &ns,
+                caller,
                 pb::GetRequest {
                     namespace: ns.clone(),
                     path: req.path.clone(),
@@ -171,8 +186,8 @@ impl pb::config_server::Config for ConfigService {
         &self,
         req: Request<pb::GetRequest>,
     ) -> Result<tonic::Response<pb::GetResponse>, Status> {
-        namespace::with_namespace(req, |ns, r| async move {
-            ConfigService::get(self, &ns, r).await
+        with_caller(req, |caller, r| async move {
+            ConfigService::get(self, &caller, r).await
         })
         .await
     }
@@ -181,8 +196,8 @@ impl pb::config_server::Config for ConfigService {
         &self,
         req: Request<pb::SetRequest>,
     ) -> Result<tonic::Response<pb::SetResponse>, Status> {
-        namespace::with_namespace(req, |ns, r| async move {
-            ConfigService::set(self, &ns, r).await
+        with_caller(req, |caller, r| async move {
+            ConfigService::set(self, &caller, r).await
         })
         .await
     }
@@ -191,8 +206,8 @@ impl pb::config_server::Config for ConfigService {
         &self,
         req: Request<pb::DeleteRequest>,
     ) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
-        namespace::with_namespace(req, |ns, r| async move {
-            ConfigService::delete(self, &ns, r).await
+        with_caller(req, |caller, r| async move {
+            ConfigService::delete(self, &caller, r).await
         })
         .await
     }
@@ -201,8 +216,8 @@ impl pb::config_server::Config for ConfigService {
         &self,
         req: Request<pb::ReadRequest>,
     ) -> Result<tonic::Response<pb::ReadResponse>, Status> {
-        namespace::with_namespace(req, |ns, r| async move {
-            ConfigService::read(self, &ns, r).await
+        with_caller(req, |caller, r| async move {
+            ConfigService::read(self, &caller, r).await
         })
         .await
     }
@@ -212,22 +227,22 @@ impl crate::api::JsonService for ConfigService {
     fn call(
         &self,
         endpoint: &str,
-        ns: String,
+        caller: Caller,
         body: serde_json::Value,
     ) -> Option<crate::api::JsonAnswer<'_>> {
         use crate::api::json;
         Some(match endpoint {
             "Config.Get" => Box::pin(json(body, move |r| async move {
-                ConfigService::get(self, &ns, r).await
+                ConfigService::get(self, &caller, r).await
             })),
             "Config.Set" => Box::pin(json(body, move |r| async move {
-                ConfigService::set(self, &ns, r).await
+                ConfigService::set(self, &caller, r).await
             })),
             "Config.Delete" => Box::pin(json(body, move |r| async move {
-                ConfigService::delete(self, &ns, r).await
+                ConfigService::delete(self, &caller, r).await
             })),
             "Config.Read" => Box::pin(json(body, move |r| async move {
-                ConfigService::read(self, &ns, r).await
+                ConfigService::read(self, &caller, r).await
             })),
             _ => return None,
         })

@@ -13,8 +13,8 @@ use micro_state_machine::{Command, Response};
 use tonic::{Request, Status};
 
 use super::convert;
+use crate::auth::{with_caller, Caller};
 use crate::error::ApiError;
-use crate::namespace;
 
 /// Micro's default table.
 const DEFAULT_TABLE: &str = "micro";
@@ -27,12 +27,15 @@ pub struct StoreService {
     cluster: Arc<Cluster>,
 }
 
-fn table(namespace: &str, database: &str, table: &str) -> Result<Table, ApiError> {
+/// The table a request addresses (its database defaults to the caller's namespace), once the
+/// caller is known to administer that database, as Micro's store demands.
+fn table(caller: &Caller, database: &str, table: &str) -> Result<Table, ApiError> {
     let db = if database.is_empty() {
-        namespace
+        caller.namespace.as_str()
     } else {
         database
     };
+    caller.authorize_admin(db)?;
     let t = if table.is_empty() {
         DEFAULT_TABLE
     } else {
@@ -71,9 +74,13 @@ impl StoreService {
     }
 
     /// Store.Read.
-    pub async fn read(&self, ns: &str, req: pb::ReadRequest) -> Result<pb::ReadResponse, ApiError> {
+    pub async fn read(
+        &self,
+        caller: &Caller,
+        req: pb::ReadRequest,
+    ) -> Result<pb::ReadResponse, ApiError> {
         let opts = req.options.unwrap_or_default();
-        let t = table(ns, &opts.database, &opts.table)?;
+        let t = table(caller, &opts.database, &opts.table)?;
         if !opts.prefix && !opts.suffix {
             store::validate_key(&req.key).map_err(convert::store_error)?;
         }
@@ -98,14 +105,14 @@ impl StoreService {
     /// Store.Write.
     pub async fn write(
         &self,
-        ns: &str,
+        caller: &Caller,
         req: pb::WriteRequest,
     ) -> Result<pb::WriteResponse, ApiError> {
         let record = req
             .record
             .ok_or_else(|| ApiError::BadRequest("no record specified".into()))?;
         let opts = req.options.unwrap_or_default();
-        let t = table(ns, &opts.database, &opts.table)?;
+        let t = table(caller, &opts.database, &opts.table)?;
         store::validate_key(&record.key).map_err(convert::store_error)?;
         if record.value.len() > store::MAX_VALUE_BYTES {
             return Err(ApiError::BadRequest(format!(
@@ -137,11 +144,11 @@ impl StoreService {
     /// Store.Delete. Deleting an absent key succeeds, as in Micro.
     pub async fn delete(
         &self,
-        ns: &str,
+        caller: &Caller,
         req: pb::DeleteRequest,
     ) -> Result<pb::DeleteResponse, ApiError> {
         let opts = req.options.unwrap_or_default();
-        let t = table(ns, &opts.database, &opts.table)?;
+        let t = table(caller, &opts.database, &opts.table)?;
         store::validate_key(&req.key).map_err(convert::store_error)?;
         let cmd = StoreCommand::Delete {
             table: t,
@@ -155,11 +162,11 @@ impl StoreService {
     /// Store.List, as chunks of keys.
     pub async fn list(
         &self,
-        ns: &str,
+        caller: &Caller,
         req: pb::ListRequest,
     ) -> Result<Vec<pb::ListResponse>, ApiError> {
         let opts = req.options.unwrap_or_default();
-        let t = table(ns, &opts.database, &opts.table)?;
+        let t = table(caller, &opts.database, &opts.table)?;
         let query = QueryOptions {
             limit: opts.limit,
             offset: opts.offset,
@@ -185,8 +192,13 @@ impl StoreService {
             .collect())
     }
 
-    /// Store.Databases.
-    pub async fn databases(&self) -> Result<pb::DatabasesResponse, ApiError> {
+    /// Store.Databases: every database, so only for admins of `micro`.
+    pub async fn databases(
+        &self,
+        caller: &Caller,
+        _req: pb::DatabasesRequest,
+    ) -> Result<pb::DatabasesResponse, ApiError> {
+        caller.authorize_admin(crate::namespace::DEFAULT_NAMESPACE)?;
         self.prepare_read(false).await?;
         let databases = store::databases(self.cluster.reader()).map_err(convert::store_error)?;
         Ok(pb::DatabasesResponse { databases })
@@ -195,14 +207,15 @@ impl StoreService {
     /// Store.Tables.
     pub async fn tables(
         &self,
-        ns: &str,
+        caller: &Caller,
         req: pb::TablesRequest,
     ) -> Result<pb::TablesResponse, ApiError> {
         let db = if req.database.is_empty() {
-            ns.to_owned()
+            caller.namespace.clone()
         } else {
             req.database
         };
+        caller.authorize_admin(&db)?;
         self.prepare_read(false).await?;
         let tables = store::tables(self.cluster.reader(), &db).map_err(convert::store_error)?;
         Ok(pb::TablesResponse { tables })
@@ -217,8 +230,8 @@ impl pb::store_server::Store for StoreService {
         &self,
         req: Request<pb::ReadRequest>,
     ) -> Result<tonic::Response<pb::ReadResponse>, Status> {
-        namespace::with_namespace(req, |ns, r| async move {
-            StoreService::read(self, &ns, r).await
+        with_caller(req, |caller, r| async move {
+            StoreService::read(self, &caller, r).await
         })
         .await
     }
@@ -227,8 +240,8 @@ impl pb::store_server::Store for StoreService {
         &self,
         req: Request<pb::WriteRequest>,
     ) -> Result<tonic::Response<pb::WriteResponse>, Status> {
-        namespace::with_namespace(req, |ns, r| async move {
-            StoreService::write(self, &ns, r).await
+        with_caller(req, |caller, r| async move {
+            StoreService::write(self, &caller, r).await
         })
         .await
     }
@@ -237,8 +250,8 @@ impl pb::store_server::Store for StoreService {
         &self,
         req: Request<pb::DeleteRequest>,
     ) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
-        namespace::with_namespace(req, |ns, r| async move {
-            StoreService::delete(self, &ns, r).await
+        with_caller(req, |caller, r| async move {
+            StoreService::delete(self, &caller, r).await
         })
         .await
     }
@@ -249,25 +262,28 @@ impl pb::store_server::Store for StoreService {
         &self,
         req: Request<pb::ListRequest>,
     ) -> Result<tonic::Response<ListStream>, Status> {
-        let ns = namespace::from_metadata(req.metadata());
-        let chunks = StoreService::list(self, &ns, req.into_inner()).await?;
+        let caller = crate::auth::admitted(&req)?;
+        let chunks = StoreService::list(self, &caller, req.into_inner()).await?;
         let stream: ListStream = Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)));
         Ok(tonic::Response::new(stream))
     }
 
     async fn databases(
         &self,
-        _req: Request<pb::DatabasesRequest>,
+        req: Request<pb::DatabasesRequest>,
     ) -> Result<tonic::Response<pb::DatabasesResponse>, Status> {
-        Ok(tonic::Response::new(StoreService::databases(self).await?))
+        with_caller(req, |caller, r| async move {
+            StoreService::databases(self, &caller, r).await
+        })
+        .await
     }
 
     async fn tables(
         &self,
         req: Request<pb::TablesRequest>,
     ) -> Result<tonic::Response<pb::TablesResponse>, Status> {
-        namespace::with_namespace(req, |ns, r| async move {
-            StoreService::tables(self, &ns, r).await
+        with_caller(req, |caller, r| async move {
+            StoreService::tables(self, &caller, r).await
         })
         .await
     }
@@ -277,32 +293,32 @@ impl crate::api::JsonService for StoreService {
     fn call(
         &self,
         endpoint: &str,
-        ns: String,
+        caller: Caller,
         body: serde_json::Value,
     ) -> Option<crate::api::JsonAnswer<'_>> {
         use crate::api::json;
         Some(match endpoint {
             "Store.Read" => Box::pin(json(body, move |r| async move {
-                StoreService::read(self, &ns, r).await
+                StoreService::read(self, &caller, r).await
             })),
             "Store.Write" => Box::pin(json(body, move |r| async move {
-                StoreService::write(self, &ns, r).await
+                StoreService::write(self, &caller, r).await
             })),
             "Store.Delete" => Box::pin(json(body, move |r| async move {
-                StoreService::delete(self, &ns, r).await
+                StoreService::delete(self, &caller, r).await
             })),
             // Micro streams List; over plain HTTP the chunks are joined into one message.
             "Store.List" => Box::pin(json(body, move |r| async move {
-                let chunks = StoreService::list(self, &ns, r).await?;
+                let chunks = StoreService::list(self, &caller, r).await?;
                 Ok(pb::ListResponse {
                     keys: chunks.into_iter().flat_map(|c| c.keys).collect(),
                 })
             })),
-            "Store.Databases" => Box::pin(json(body, move |_: pb::DatabasesRequest| {
-                StoreService::databases(self)
+            "Store.Databases" => Box::pin(json(body, move |r| async move {
+                StoreService::databases(self, &caller, r).await
             })),
             "Store.Tables" => Box::pin(json(body, move |r| async move {
-                StoreService::tables(self, &ns, r).await
+                StoreService::tables(self, &caller, r).await
             })),
             _ => return None,
         })

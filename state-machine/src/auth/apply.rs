@@ -3,7 +3,8 @@
 
 use super::model::{
     account_key, name_key, namespace_prefix, refresh_key, rule_key, validate_account,
-    validate_namespace, validate_rule, Account, Rule, RULES_INITIALIZED_PREFIX, SIGNING_KEY,
+    validate_namespace, validate_rule, Account, Rule, SealedKey, RULES_INITIALIZED_PREFIX,
+    SIGNING_KEY,
 };
 use super::query::{self, encode};
 use super::rules::{allows, Principal};
@@ -40,13 +41,13 @@ pub fn apply(
             id,
             secret_hash,
             refresh_digest,
+            refresh_sealed,
             expected_hash,
         } => change_secret(
             txn,
             &namespace,
             &id,
-            secret_hash,
-            refresh_digest,
+            (secret_hash, refresh_digest, refresh_sealed),
             expected_hash,
         ),
         AuthCommand::CreateRule { namespace, rule } => create_rule(txn, &namespace, rule),
@@ -134,8 +135,7 @@ fn change_secret(
     txn: &mut Txn<'_>,
     namespace: &str,
     id: &str,
-    secret_hash: String,
-    refresh_digest: String,
+    (secret_hash, refresh_digest, refresh_sealed): (String, String, SealedKey),
     expected_hash: Option<String>,
 ) -> Outcome {
     let Some(mut account) = query::find_account(txn, namespace, id)? else {
@@ -149,6 +149,7 @@ fn change_secret(
     remove_account(txn, &account);
     account.secret_hash = secret_hash;
     account.refresh_digest = refresh_digest;
+    account.refresh_sealed = refresh_sealed;
     if let Err(e) = validate_account(&account) {
         return Ok(Err(e));
     }
@@ -292,6 +293,10 @@ mod tests {
             issuer: ns.into(),
             secret_hash: format!("hash-of-{id}"),
             refresh_digest: format!("refresh-of-{ns}-{id}"),
+            refresh_sealed: crate::config::Secret {
+                key_id: "k".into(),
+                ciphertext: vec![1, 2, 3],
+            },
         }
     }
 
@@ -412,6 +417,10 @@ mod tests {
             id: "a".into(),
             secret_hash: hash.into(),
             refresh_digest: digest.into(),
+            refresh_sealed: crate::config::Secret {
+                key_id: "k".into(),
+                ciphertext: vec![4],
+            },
             expected_hash: expected.map(str::to_owned),
         };
         assert_eq!(

@@ -41,6 +41,8 @@ pub enum AuthCommand {
         secret_hash: String,
         /// The new refresh token's digest.
         refresh_digest: String,
+        /// The new refresh token, sealed.
+        refresh_sealed: SealedKey,
         /// The hash the proposing node checked the old secret against; if the stored hash
         /// differs now, another change won and this one is refused. `None` when the caller
         /// needs no old secret (an admin).

@@ -60,8 +60,12 @@ pub struct Account {
     pub issuer: String,
     /// argon2 PHC string of the secret.
     pub secret_hash: String,
-    /// SHA-256 (hex) of the account's refresh token; the token itself is never stored.
+    /// SHA-256 (hex) of the account's refresh token: the index a refresh looks it up by.
     pub refresh_digest: String,
+    /// The refresh token sealed under the cluster's config key, so a login can hand it out
+    /// again (Micro returns one long-lived refresh token per account) without it ever being
+    /// stored in clear.
+    pub refresh_sealed: Secret,
 }
 
 impl Account {

@@ -1,0 +1,137 @@
+//! The gRPC proxy's guard: a tower layer in front of every tonic service, so no method can be
+//! reached without [`Guard::admit`]. The admitted [`Caller`] rides in the request extensions.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tonic::body::BoxBody;
+use tonic::codegen::http;
+
+use super::{Caller, Guard};
+use crate::error::ApiError;
+
+/// Wraps services with the guard.
+#[derive(Clone)]
+pub struct GuardLayer {
+    guard: Arc<Guard>,
+}
+
+impl GuardLayer {
+    /// A layer admitting through `guard`.
+    pub fn new(guard: Arc<Guard>) -> Self {
+        GuardLayer { guard }
+    }
+}
+
+impl<S> tower::Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardService {
+            inner,
+            guard: self.guard.clone(),
+        }
+    }
+}
+
+/// A service behind the guard.
+#[derive(Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    guard: Arc<Guard>,
+}
+
+impl<S> tower::Service<http::Request<BoxBody>> for GuardService<S>
+where
+    S: tower::Service<http::Request<BoxBody>, Response = http::Response<BoxBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<BoxBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<BoxBody>) -> Self::Future {
+        // The clone that was polled ready serves this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let admitted = admit(&self.guard, &request);
+        Box::pin(async move {
+            match admitted {
+                Ok(caller) => {
+                    request.extensions_mut().insert(caller);
+                    inner.call(request).await
+                }
+                Err(e) => Ok(tonic::Status::from(e).into_http()),
+            }
+        })
+    }
+}
+
+/// Resolves `/<package>.<Handler>/<Method>` to Micro's service name (the package) and
+/// endpoint (`Handler.Method`), then admits the caller.
+fn admit<B>(guard: &Guard, request: &http::Request<B>) -> Result<Caller, ApiError> {
+    let (service, endpoint) = grpc_route(request.uri().path()).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "Method name {:?} invalid format. Expecting service.endpoint",
+            request.uri().path()
+        ))
+    })?;
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    guard.admit(
+        &service,
+        &endpoint,
+        header("micro-namespace").as_deref(),
+        header("authorization").as_deref(),
+    )
+}
+
+/// `/store.Store/Read` → (`store`, `Store.Read`).
+fn grpc_route(path: &str) -> Option<(String, String)> {
+    let (qualified, method) = path.strip_prefix('/')?.split_once('/')?;
+    let (package, handler) = qualified.rsplit_once('.')?;
+    if package.is_empty() || handler.is_empty() || method.is_empty() || method.contains('/') {
+        return None;
+    }
+    Some((package.to_owned(), format!("{handler}.{method}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_paths_resolve_to_micro_resources() {
+        assert_eq!(
+            grpc_route("/store.Store/Read"),
+            Some(("store".into(), "Store.Read".into()))
+        );
+        assert_eq!(
+            grpc_route("/go.micro.auth.Auth/Token"),
+            Some(("go.micro.auth".into(), "Auth.Token".into()))
+        );
+        for bad in [
+            "",
+            "/",
+            "/store/Read",
+            "/.Store/Read",
+            "/store.Store/",
+            "/a.B/c/d",
+        ] {
+            assert_eq!(grpc_route(bad), None, "{bad}");
+        }
+    }
+}
