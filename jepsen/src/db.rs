@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use micro_proto::cluster::{cluster_client::ClusterClient, MembersRequest};
-use micro_tests::{NodeAddrs, ServerProcess};
+use micro_tests::{auth, Bearer, NodeAddrs, ServerProcess};
 
 use crate::net::{TestNet, PEER_PORT};
 
@@ -19,6 +19,8 @@ pub struct Db {
     pub nodes: Vec<ServerProcess>,
     /// The network namespaces, when nodes run in them.
     pub net: Option<TestNet>,
+    /// The default admin's token, which clients and the harness send.
+    pub admin: Bearer,
     dir: PathBuf,
 }
 
@@ -33,6 +35,7 @@ impl Db {
         let mut db = Db {
             nodes: Vec::new(),
             net,
+            admin: Bearer::anonymous(),
             dir: dir.to_owned(),
         };
         for i in 0..n {
@@ -65,6 +68,12 @@ impl Db {
                 .await
                 .with_context(|| format!("starting node {i}"))?;
             p.extra = extra.to_vec();
+            if i == 0 {
+                let token = auth::login(&p.addrs.api, auth::ADMIN.0, auth::ADMIN.1, "micro")
+                    .await
+                    .context("logging in as the default admin")?;
+                db.admin = Bearer::new(&token)?;
+            }
             db.nodes.push(p);
         }
         Ok(db)
@@ -83,14 +92,15 @@ impl Db {
     /// The index of the leader as reported by any responsive node, if one is known.
     pub async fn leader(&self) -> Option<usize> {
         for i in 0..self.nodes.len() {
-            let Ok(Ok(mut c)) = tokio::time::timeout(
+            let Ok(Ok(channel)) = tokio::time::timeout(
                 Duration::from_secs(1),
-                ClusterClient::connect(format!("http://{}", self.proxy(i))),
+                auth::connect(&self.proxy(i), &self.admin),
             )
             .await
             else {
                 continue;
             };
+            let mut c = ClusterClient::new(channel);
             let Ok(Ok(m)) =
                 tokio::time::timeout(Duration::from_secs(2), c.members(MembersRequest {})).await
             else {

@@ -100,6 +100,7 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
         opts.snapshot_threshold.to_string(),
     ];
     let mut db = Db::start(opts.nodes, &opts.dir, net, &extra).await?;
+    workload::use_credentials(db.admin.clone());
     let proxies: Vec<String> = (0..opts.nodes).map(|i| db.proxy(i)).collect();
 
     let clock = Clock::start();

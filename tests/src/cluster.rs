@@ -6,8 +6,8 @@ use anyhow::{bail, Context};
 use micro_proto::cluster::{cluster_client::ClusterClient, MembersRequest, MembersResponse};
 use micro_proto::store::store_client::StoreClient;
 use tempfile::TempDir;
-use tonic::transport::Channel;
 
+use crate::auth::{self, Authed, Bearer};
 use crate::process::{NodeAddrs, ServerProcess};
 
 /// How long a node may take to start or join.
@@ -21,6 +21,10 @@ pub struct TestCluster {
     pub token: String,
     /// Flags every node gets.
     pub extra: Vec<String>,
+    /// The default admin's token, sent by [`TestCluster::store`], `post` and `members`.
+    pub admin: Bearer,
+    /// The same token as text (for HTTP and the CLI).
+    pub admin_token: String,
     dir: TempDir,
 }
 
@@ -35,10 +39,15 @@ impl TestCluster {
             .context("reading the join token")?
             .trim()
             .to_owned();
+        let admin_token = auth::login(&first.addrs.api, auth::ADMIN.0, auth::ADMIN.1, "micro")
+            .await
+            .context("logging in as the default admin")?;
         let mut c = TestCluster {
             nodes: vec![first],
             token,
             extra,
+            admin: Bearer::new(&admin_token)?,
+            admin_token,
             dir,
         };
         for _ in 1..n {
@@ -80,14 +89,19 @@ impl TestCluster {
         Ok(i)
     }
 
-    /// A store client to node `i`'s proxy.
-    pub async fn store(&self, i: usize) -> anyhow::Result<StoreClient<Channel>> {
-        Ok(StoreClient::connect(format!("http://{}", self.nodes[i].addrs.proxy)).await?)
+    /// A channel to node `i`'s proxy carrying the admin token.
+    pub async fn channel(&self, i: usize) -> anyhow::Result<Authed> {
+        auth::connect(&self.nodes[i].addrs.proxy, &self.admin).await
+    }
+
+    /// A store client to node `i`'s proxy, as the admin.
+    pub async fn store(&self, i: usize) -> anyhow::Result<StoreClient<Authed>> {
+        Ok(StoreClient::new(self.channel(i).await?))
     }
 
     /// Cluster.Members as answered by node `i`.
     pub async fn members(&self, i: usize) -> anyhow::Result<MembersResponse> {
-        let mut c = ClusterClient::connect(format!("http://{}", self.nodes[i].addrs.proxy)).await?;
+        let mut c = ClusterClient::new(self.channel(i).await?);
         Ok(c.members(MembersRequest {}).await?.into_inner())
     }
 
@@ -125,20 +139,34 @@ impl TestCluster {
         }
     }
 
-    /// POSTs JSON to node `i`'s gateway; returns the status and the JSON (or text) body.
+    /// POSTs JSON to node `i`'s gateway as the admin; returns the status and the JSON (or
+    /// text) body.
     pub async fn post(
         &self,
         i: usize,
         path: &str,
         body: &serde_json::Value,
     ) -> anyhow::Result<(u16, serde_json::Value)> {
+        self.post_as(i, path, body, Some(&self.admin_token)).await
+    }
+
+    /// POSTs JSON to node `i`'s gateway with `token` (`None`: anonymously).
+    pub async fn post_as(
+        &self,
+        i: usize,
+        path: &str,
+        body: &serde_json::Value,
+        token: Option<&str>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
         let url = format!("http://{}{}", self.nodes[i].addrs.api, path);
-        let r = reqwest::Client::new()
+        let mut request = reqwest::Client::new()
             .post(url)
             .json(body)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await?;
+            .timeout(Duration::from_secs(30));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await?;
         let status = r.status().as_u16();
         let text = r.text().await?;
         let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));

@@ -2,6 +2,7 @@
 //! dirs, plus clients for their HTTP gateway, gRPC proxy and the `micro` CLI.
 //!
 //! Layout:
+//! - [`auth`]: logging in (admin token) and sending the token over gRPC.
 //! - [`binary`]: where the `micro` binary under test is.
 //! - [`ports`]: free loopback ports.
 //! - [`process`]: [`ServerProcess`], one `micro server` (start, kill -9, restart, stop).
@@ -10,12 +11,14 @@
 //!
 //! Must not depend on `cli` (binary-driven tests run the built binary instead).
 
+pub mod auth;
 pub mod binary;
 pub mod cli;
 pub mod cluster;
 pub mod ports;
 pub mod process;
 
+pub use auth::{Authed, Bearer};
 pub use cli::{Cli, CliOutput};
 pub use cluster::TestCluster;
 pub use process::{NodeAddrs, ServerProcess};

@@ -177,14 +177,12 @@ async fn acknowledged_writes_survive_restarts_and_kill_9_of_every_node_under_loa
     let mut writers = Vec::new();
     for w in 0..6 {
         let addr = c.nodes[w % 3].addrs.proxy.clone();
-        let (acked, stop) = (acked.clone(), stop.clone());
+        let (acked, stop, admin) = (acked.clone(), stop.clone(), c.admin.clone());
         writers.push(tokio::spawn(async move {
-            let Ok(mut s) =
-                micro_proto::store::store_client::StoreClient::connect(format!("http://{addr}"))
-                    .await
-            else {
+            let Ok(channel) = micro_tests::auth::connect(&addr, &admin).await else {
                 return;
             };
+            let mut s = micro_proto::store::store_client::StoreClient::new(channel);
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let key = format!("load-{w}-{i}");

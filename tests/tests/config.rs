@@ -5,11 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use micro_proto::config::{config_client::ConfigClient, GetRequest, Options, SetRequest, Value};
-use micro_tests::{Cli, NodeAddrs, ServerProcess, TestCluster};
-use tonic::transport::Channel;
+use micro_tests::{Authed, Cli, NodeAddrs, ServerProcess, TestCluster};
 
-async fn client(c: &TestCluster, i: usize) -> anyhow::Result<ConfigClient<Channel>> {
-    Ok(ConfigClient::connect(format!("http://{}", c.nodes[i].addrs.proxy)).await?)
+async fn client(c: &TestCluster, i: usize) -> anyhow::Result<ConfigClient<Authed>> {
+    Ok(ConfigClient::new(c.channel(i).await?))
 }
 
 async fn set(

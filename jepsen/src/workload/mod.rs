@@ -11,23 +11,38 @@ pub use clock::Clock;
 pub use register::{final_reads, register_client, RegisterConfig};
 pub use set::{final_listings, set_client};
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use micro_proto::store::store_client::StoreClient;
-use tonic::transport::Channel;
+use micro_tests::{Authed, Bearer};
 
 /// The database and table every workload writes to.
 pub const DATABASE: &str = "jepsen";
 /// Per-request deadline: past it, a write's outcome is unknown.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The token every client sends: the run's admin token, set once before clients start.
+static CREDENTIALS: OnceLock<Bearer> = OnceLock::new();
+
+/// Makes every client send `bearer` (the first call wins; a run logs in once).
+pub fn use_credentials(bearer: Bearer) {
+    // A second run in the same process logs in to the same kind of cluster; keep the first.
+    let _ = CREDENTIALS.set(bearer);
+}
+
 /// Connects to a node's proxy; `None` when it does not answer (the op is then not sent).
-pub async fn connect(proxy: &str) -> Option<StoreClient<Channel>> {
+pub async fn connect(proxy: &str) -> Option<StoreClient<Authed>> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{proxy}"))
         .ok()?
         .connect_timeout(Duration::from_secs(1))
         .timeout(REQUEST_TIMEOUT);
-    endpoint.connect().await.ok().map(StoreClient::new)
+    let bearer = CREDENTIALS.get().cloned().unwrap_or_default();
+    endpoint
+        .connect()
+        .await
+        .ok()
+        .map(|channel| StoreClient::new(bearer.on(channel)))
 }
 
 /// A client's connection to its node: kept across ops (tonic reconnects underneath), dropped
@@ -35,7 +50,7 @@ pub async fn connect(proxy: &str) -> Option<StoreClient<Channel>> {
 /// hammered in a tight loop.
 pub struct Connection {
     proxy: String,
-    client: Option<StoreClient<Channel>>,
+    client: Option<StoreClient<Authed>>,
 }
 
 /// Pause after a failed op.
@@ -51,7 +66,7 @@ impl Connection {
     }
 
     /// The client, dialing when needed; `None` when the node does not answer.
-    pub async fn get(&mut self) -> Option<&mut StoreClient<Channel>> {
+    pub async fn get(&mut self) -> Option<&mut StoreClient<Authed>> {
         if self.client.is_none() {
             self.client = connect(&self.proxy).await;
         }
