@@ -29,8 +29,14 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
-    /// Starts node 0 (bootstrap) and joins `n - 1` more through it.
+    /// Starts node 0 (bootstrap), logs in as the default admin, and joins `n - 1` more.
     pub async fn start(n: usize, extra: &[&str]) -> anyhow::Result<TestCluster> {
+        Self::start_as(n, extra, true).await
+    }
+
+    /// Like [`TestCluster::start`]; without `login` nobody logs in (so the default admin does
+    /// not exist yet) and the admin token is empty.
+    pub async fn start_as(n: usize, extra: &[&str], login: bool) -> anyhow::Result<TestCluster> {
         let dir = tempfile::tempdir()?;
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let mut first = ServerProcess::spawn(NodeAddrs::free(), &dir.path().join("node0"), &extra)?;
@@ -39,14 +45,19 @@ impl TestCluster {
             .context("reading the join token")?
             .trim()
             .to_owned();
-        let admin_token = auth::login(&first.addrs.api, auth::ADMIN.0, auth::ADMIN.1, "micro")
-            .await
-            .context("logging in as the default admin")?;
+        let (admin, admin_token) = if login {
+            let token = auth::login(&first.addrs.api, auth::ADMIN.0, auth::ADMIN.1, "micro")
+                .await
+                .context("logging in as the default admin")?;
+            (Bearer::new(&token)?, token)
+        } else {
+            (Bearer::anonymous(), String::new())
+        };
         let mut c = TestCluster {
             nodes: vec![first],
             token,
             extra,
-            admin: Bearer::new(&admin_token)?,
+            admin,
             admin_token,
             dir,
         };

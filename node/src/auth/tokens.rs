@@ -16,7 +16,7 @@ use crate::config_service::SecretCipher;
 use crate::error::ApiError;
 
 /// How much clock difference between nodes a token's expiry tolerates.
-const LEEWAY_SECS: u64 = 30;
+const LEEWAY_SECS: u64 = 5;
 const KEY_BYTES: usize = 32;
 
 /// What an access token says about its account (Micro's claims).
