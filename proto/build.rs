@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "proto/store.proto",
     "proto/config.proto",
     "proto/cluster.proto",
+    "proto/auth.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,6 +30,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_descriptors(&set)?
         .preserve_proto_field_names()
         .emit_fields()
-        .build(&[".store", ".config", ".cluster"])?;
+        .build(&[".store", ".config", ".cluster", ".auth"])?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The wire contract of micro: generated tonic/prost types with Micro-compatible JSON.
 //!
-//! Layout: one `pub mod` per protobuf package. `store` and `config` are Micro v3's packages
+//! Layout: one `pub mod` per protobuf package. `store`, `config` and `auth` are Micro v3's packages
 //! (unchanged numbers, our extensions at >= 100); `cluster` is micro's own admin API. JSON impls come from
 //! pbjson with original (snake_case) names and default values emitted, as Micro's jsonpb does:
 //! 64-bit integers are strings and bytes are base64.
@@ -19,6 +19,13 @@ pub mod config {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("config");
     include!(concat!(env!("OUT_DIR"), "/config.serde.rs"));
+}
+
+/// Micro v3's `auth` package.
+pub mod auth {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("auth");
+    include!(concat!(env!("OUT_DIR"), "/auth.serde.rs"));
 }
 
 /// micro's cluster administration API.
