@@ -7,6 +7,7 @@
 //!
 //! Depends on `micro-node` and `micro-proto` only; nothing depends on this crate.
 
+mod atomic_file;
 mod client;
 mod cmd;
 mod environments;
