@@ -12,10 +12,13 @@ mod client;
 mod cmd;
 mod environments;
 mod exit;
+mod jwt;
 mod local_config;
 mod output;
 mod relative_time;
+mod session;
 mod table;
+mod tokens;
 
 use cmd::root::{self, Parsed};
 

@@ -16,9 +16,9 @@ use super::env::{self, EnvArgs};
 use super::server::{self, ServerArgs};
 use super::store::{self, StoreArgs};
 use crate::client::Client;
-use crate::environments::Environments;
 use crate::exit;
 use crate::local_config::LocalConfig;
+use crate::session::Session;
 
 /// Help layout after the NAME line `micro <cmd> - ` that Micro's tests check for.
 const HELP_TEMPLATE: &str =
@@ -43,9 +43,10 @@ pub struct Cli {
     /// Environment to use for this command instead of the current one
     #[arg(short = 'e', long = "env", env = "MICRO_ENV", value_name = "NAME")]
     pub env: Option<String>,
-    /// Namespace sent with every request; also the default store database
-    #[arg(long, env = "MICRO_NAMESPACE", default_value = "micro")]
-    pub namespace: String,
+    /// Namespace for this command instead of the env's current one (`micro user namespace`);
+    /// sent with every request, also the default store database [default: micro]
+    #[arg(long, env = "MICRO_NAMESPACE", value_name = "NS")]
+    pub namespace: Option<String>,
     /// The command to run.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -79,16 +80,24 @@ pub struct Globals {
     pub config_path: PathBuf,
     /// `-e`: an env overriding the current one.
     pub env: Option<String>,
-    /// `--namespace`.
-    pub namespace: String,
+    /// `--namespace`: overrides the env's current namespace.
+    pub namespace: Option<String>,
 }
 
 impl Globals {
-    /// Resolves the env to its address list and builds a client for it.
-    pub fn client(&self) -> Result<Client> {
-        let envs = Environments::open(&self.config_path)?;
-        let env = envs.resolve(self.env.as_deref())?;
-        Client::new(env.addresses()?, &self.namespace)
+    /// Resolves the env, namespace and logged-in user of this command.
+    pub fn session(&self) -> Result<Session> {
+        Session::resolve(
+            &self.config_path,
+            self.env.as_deref(),
+            self.namespace.as_deref(),
+        )
+    }
+
+    /// Builds a client for the env that sends the saved token (refreshed if it is about to
+    /// expire) as `authorization: Bearer …`.
+    pub async fn client(&self) -> Result<Client> {
+        self.session()?.client().await
     }
 }
 
@@ -219,7 +228,7 @@ mod tests {
         ]);
         assert_eq!(c.config, Some(PathBuf::from("/tmp/x.json")));
         assert_eq!(c.env.as_deref(), Some("prod"));
-        assert_eq!(c.namespace, "ns");
+        assert_eq!(c.namespace.as_deref(), Some("ns"));
         assert!(matches!(c.command, Some(Command::Store(_))));
     }
 
