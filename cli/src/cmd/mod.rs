@@ -1,6 +1,8 @@
 //! The `micro` commands, one module per noun: `server`, `env`, `store`, `config`, `cluster`,
-//! and `root` (global flags, parsing and dispatch).
+//! `auth`, and `root` (global flags, parsing and dispatch).
 
+pub mod auth;
+mod auth_output;
 pub mod cluster;
 pub mod config;
 pub mod env;

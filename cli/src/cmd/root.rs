@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use super::auth::{self, AuthArgs};
 use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
 use super::env::{self, EnvArgs};
@@ -43,8 +44,8 @@ pub struct Cli {
     /// Environment to use for this command instead of the current one
     #[arg(short = 'e', long = "env", env = "MICRO_ENV", value_name = "NAME")]
     pub env: Option<String>,
-    /// Namespace for this command instead of the env's current one (`micro user namespace`);
-    /// sent with every request, also the default store database [default: micro]
+    /// Namespace for this command [default: the env's current one (`micro user namespace`),
+    /// else micro]
     #[arg(long, env = "MICRO_NAMESPACE", value_name = "NS")]
     pub namespace: Option<String>,
     /// The command to run.
@@ -55,6 +56,9 @@ pub struct Cli {
 /// Top-level commands, sorted by name in help as Micro does.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Manage authentication, accounts and rules
+    #[command(arg_required_else_help = true)]
+    Auth(AuthArgs),
     /// Cluster administration (members)
     #[command(arg_required_else_help = true)]
     Cluster(ClusterArgs),
@@ -190,6 +194,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Store(args) => store::run(args, &globals).await,
         Command::Cluster(args) => cluster::run(args, &globals).await,
         Command::Config(args) => config::run(args, &globals).await,
+        Command::Auth(args) => auth::run(args, &globals).await,
         Command::Unknown(words) => {
             let word = words.first().map(String::as_str).unwrap_or_default();
             bail!("Unrecognized micro command: {word}. Please refer to 'micro --help'")
@@ -230,6 +235,23 @@ mod tests {
         assert_eq!(c.env.as_deref(), Some("prod"));
         assert_eq!(c.namespace.as_deref(), Some("ns"));
         assert!(matches!(c.command, Some(Command::Store(_))));
+    }
+
+    #[test]
+    fn namespace_flags_of_the_cli_and_of_create_account_are_distinct() {
+        let c = cli(&["auth", "create", "account", "--namespace", "random", "x"]);
+        assert_eq!(c.namespace, None);
+        let Some(Command::Auth(auth)) = c.command else {
+            panic!()
+        };
+        let auth::AuthCommand::Create(create) = auth.command else {
+            panic!()
+        };
+        let auth::CreateCommand::Account(account) = create.command else {
+            panic!()
+        };
+        assert_eq!(account.namespace.as_deref(), Some("random"));
+        assert_eq!(account.ids, ["x"]);
     }
 
     #[test]
