@@ -14,8 +14,10 @@ use super::auth::{self, AuthArgs};
 use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
 use super::env::{self, EnvArgs};
+use super::login::{self, LoginArgs};
 use super::server::{self, ServerArgs};
 use super::store::{self, StoreArgs};
+use super::user::{self, UserArgs};
 use crate::client::Client;
 use crate::exit;
 use crate::local_config::LocalConfig;
@@ -67,11 +69,17 @@ pub enum Command {
     Config(ConfigArgs),
     /// Manage environments (named server address lists)
     Env(EnvArgs),
+    /// Interactive login flow.
+    Login(LoginArgs),
+    /// Logout.
+    Logout,
     /// Run a server node
     Server(ServerArgs),
     /// Read, write, list and delete records of the store
     #[command(arg_required_else_help = true)]
     Store(StoreArgs),
+    /// Print the current logged in user
+    User(UserArgs),
     /// Anything else is an error.
     #[command(external_subcommand)]
     Unknown(Vec<String>),
@@ -195,6 +203,9 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Cluster(args) => cluster::run(args, &globals).await,
         Command::Config(args) => config::run(args, &globals).await,
         Command::Auth(args) => auth::run(args, &globals).await,
+        Command::Login(args) => login::login(args, &globals).await,
+        Command::Logout => login::logout(&globals),
+        Command::User(args) => user::run(args, &globals).await,
         Command::Unknown(words) => {
             let word = words.first().map(String::as_str).unwrap_or_default();
             bail!("Unrecognized micro command: {word}. Please refer to 'micro --help'")
@@ -252,6 +263,8 @@ mod tests {
         };
         assert_eq!(account.namespace.as_deref(), Some("random"));
         assert_eq!(account.ids, ["x"]);
+        let c = cli(&["--namespace", "ns", "user"]);
+        assert_eq!(c.namespace.as_deref(), Some("ns"));
     }
 
     #[test]
