@@ -14,14 +14,20 @@ pub const USAGE: i32 = 2;
 ///
 /// | error | code |
 /// |---|---|
-/// | local errors (bad args, env file, `Env "x" not found`), not found, timeout, rejected | 1 |
+/// | local errors (bad args, env file, unknown env), not found, timeout, rejected, 403, 429 | 1 |
 /// | unauthenticated | 2 |
 /// | no server reachable / all `Unavailable` | 4 |
 /// | any other server error | 127 |
 pub fn exit_code(err: &Error) -> i32 {
     match rpc_error(err) {
         None => 1,
-        Some(RpcError::NotFound | RpcError::Timeout | RpcError::Rejected(_)) => 1,
+        Some(
+            RpcError::NotFound
+            | RpcError::Timeout
+            | RpcError::Rejected(_)
+            | RpcError::Forbidden(_)
+            | RpcError::Throttled(_),
+        ) => 1,
         Some(RpcError::Unauthorized) => 2,
         Some(RpcError::Connect { .. } | RpcError::Unavailable { .. }) => 4,
         Some(RpcError::Server(_)) => 127,
@@ -83,6 +89,8 @@ mod tests {
         assert_eq!(exit_code(&RpcError::NotFound.into()), 1);
         assert_eq!(exit_code(&RpcError::Timeout.into()), 1);
         assert_eq!(exit_code(&RpcError::Rejected("x".into()).into()), 1);
+        assert_eq!(exit_code(&RpcError::Forbidden("x".into()).into()), 1);
+        assert_eq!(exit_code(&RpcError::Throttled("x".into()).into()), 1);
         assert_eq!(exit_code(&RpcError::Server("x".into()).into()), 127);
         assert_eq!(exit_code(&anyhow!("Key arg is required")), 1);
         // Context on top does not hide the classification.

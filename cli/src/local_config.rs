@@ -1,14 +1,16 @@
 //! The CLI's local state file (`~/.micro/config.json`, or the `-c FILE` given), as Micro v3 keeps it.
 //!
-//! It is one JSON object. We read and write only the top-level keys we own (`env`, `envs`) and keep
-//! every other key (tokens, namespaces, git settings) untouched. Writes are atomic: temp file + rename.
+//! It is one JSON object addressed by dotted paths (`namespaces.local.current` is
+//! `{"namespaces":{"local":{"current":…}}}`). Keys we do not know survive every rewrite, which is
+//! atomic (temp file + rename).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
+
+use crate::atomic_file;
 
 /// What a missing file is created with, as Micro does.
 const INITIAL_DOCUMENT: &str = r#"{"env":"local"}"#;
@@ -35,7 +37,7 @@ impl LocalConfig {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                write_atomically(path, INITIAL_DOCUMENT.as_bytes())?;
+                atomic_file::write(path, INITIAL_DOCUMENT.as_bytes())?;
                 INITIAL_DOCUMENT.to_owned()
             }
             Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
@@ -78,41 +80,52 @@ impl LocalConfig {
     pub fn save(&self) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(&self.doc).context("encoding the config file")?;
         bytes.push(b'\n');
-        write_atomically(&self.path, &bytes)
+        atomic_file::write(&self.path, &bytes)
     }
-}
 
-/// Writes `bytes` to a temporary file next to `path`, then renames it over `path`, so readers see
-/// either the old or the new document, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("config.json");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            // The file may hold tokens: keep it private, as Micro does.
-            options.mode(0o600);
+    /// Returns the value at a dotted path (`namespaces.local.current`) as Micro's config reads it:
+    /// a string trimmed, missing or `null` as "", any other value as compact JSON.
+    pub fn get_path(&self, path: &str) -> String {
+        let mut segments = path.split('.');
+        let Some(first) = segments.next() else {
+            return String::new();
+        };
+        let mut value = self.doc.get(first);
+        for segment in segments {
+            value = match value {
+                Some(Value::Object(map)) => map.get(segment),
+                _ => None,
+            };
         }
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        match value {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.trim().to_owned(),
+            Some(other) => other.to_string(),
+        }
     }
-    result.with_context(|| format!("failed to write {}", path.display()))
+
+    /// Sets the value at a dotted path in memory, creating intermediate objects (and replacing
+    /// any non-object found on the way); call [`LocalConfig::save`] to persist.
+    pub fn set_path(&mut self, path: &str, value: Value) {
+        let segments: Vec<&str> = path.split('.').collect();
+        let Some((last, parents)) = segments.split_last() else {
+            return;
+        };
+        let mut map = &mut self.doc;
+        for segment in parents {
+            let slot = map
+                .entry((*segment).to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            let Value::Object(inner) = slot else {
+                return;
+            };
+            map = inner;
+        }
+        map.insert((*last).to_owned(), value);
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +170,47 @@ mod tests {
         assert_eq!(cfg.get_str("env"), "dev");
         assert_eq!(cfg.get_str("x"), "");
         assert_eq!(cfg.get_str("missing"), "");
+    }
+
+    #[test]
+    fn dotted_paths_read_and_write_nested_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs::write(
+            &path,
+            r#"{"env":"local","namespaces":{"local":{"all":"a,b"}},"local":"flat","n":42}"#,
+        )
+        .unwrap();
+        let mut cfg = LocalConfig::load(&path).unwrap();
+        assert_eq!(cfg.get_path("namespaces.local.all"), "a,b");
+        assert_eq!(cfg.get_path("namespaces.local.current"), "");
+        assert_eq!(cfg.get_path("namespaces.local"), r#"{"all":"a,b"}"#);
+        assert_eq!(cfg.get_path("n"), "42");
+        assert_eq!(cfg.get_path("env"), "local");
+        assert_eq!(cfg.get_path("env.x"), "");
+
+        cfg.set_path("namespaces.local.current", Value::String("foo".into()));
+        // A string on the way is replaced by an object, as Micro's config does.
+        cfg.set_path("local.current-user", Value::String("admin".into()));
+        cfg.set_path("a.b.c", Value::String(" x ".into()));
+        cfg.save().unwrap();
+
+        let cfg = LocalConfig::load(&path).unwrap();
+        assert_eq!(cfg.get_path("namespaces.local.current"), "foo");
+        assert_eq!(cfg.get_path("namespaces.local.all"), "a,b");
+        assert_eq!(cfg.get_path("local.current-user"), "admin");
+        assert_eq!(cfg.get_path("a.b.c"), "x");
+        let on_disk: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            on_disk,
+            serde_json::json!({
+                "env": "local",
+                "n": 42,
+                "namespaces": {"local": {"all": "a,b", "current": "foo"}},
+                "local": {"current-user": "admin"},
+                "a": {"b": {"c": " x "}}
+            })
+        );
     }
 
     #[test]

@@ -1,20 +1,28 @@
 //! `micro`: runs a server node (`micro server`) or talks to one
-//! (`micro env|store|config|cluster …`).
+//! (`micro env|store|config|cluster|auth|login|logout|user …`).
 //!
 //! Layout: `cmd/` (clap commands, one module per noun), `client/` (dialling with failover, RPC
-//! errors), `environments` + `local_config` (the `~/.micro/config.json` state), `exit` (errors →
-//! printed line + exit code), `table`, `relative_time`, `output` (rendering helpers).
+//! errors, the bearer token), `session` (env, namespace and logged-in user of a command, token
+//! refresh), `environments` + `local_config` (the `~/.micro/config.json` state), `tokens` (the
+//! `~/.micro/tokens` file), `jwt` (reading token claims), `prompt` (asking for credentials),
+//! `atomic_file`, `exit` (errors → printed line + exit code), `table`, `relative_time`, `output`
+//! (rendering helpers).
 //!
 //! Depends on `micro-node` and `micro-proto` only; nothing depends on this crate.
 
+mod atomic_file;
 mod client;
 mod cmd;
 mod environments;
 mod exit;
+mod jwt;
 mod local_config;
 mod output;
+mod prompt;
 mod relative_time;
+mod session;
 mod table;
+mod tokens;
 
 use cmd::root::{self, Parsed};
 

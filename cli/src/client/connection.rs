@@ -2,7 +2,8 @@
 //!
 //! A call moves to the next address when dialling fails; a read also when the server answers
 //! `Unavailable` (a mutation does not: it may have been applied).
-//! Every request carries `micro-namespace`, as Micro's client wrapper adds `Micro-Namespace`.
+//! Every request carries `micro-namespace`, as Micro's client wrapper adds `Micro-Namespace`, and,
+//! once a token is attached, `authorization: Bearer <access token>`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use super::{AddressList, RpcError};
 
 /// Metadata key carrying the caller's namespace.
 pub(crate) const NAMESPACE_HEADER: &str = "micro-namespace";
+/// Metadata key carrying the caller's access token.
+pub(crate) const AUTHORIZATION_HEADER: &str = "authorization";
 /// How long one dial may take before the next address is tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one request may take, streaming included (Micro's `call` default is 15s).
@@ -28,6 +31,8 @@ pub struct Client {
     addresses: AddressList,
     /// The `micro-namespace` value sent with every request.
     namespace: AsciiMetadataValue,
+    /// `Bearer <access token>`, sent with every request when the user is logged in.
+    authorization: Option<AsciiMetadataValue>,
     /// Per-dial timeout.
     connect_timeout: Duration,
     /// Per-request timeout.
@@ -45,17 +50,33 @@ impl Client {
         Ok(Client {
             addresses,
             namespace,
+            authorization: None,
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
         })
     }
 
-    /// Wraps a message in a request carrying the namespace header.
+    /// Returns this client sending `authorization: Bearer <access_token>` with every request.
+    pub fn with_token(mut self, access_token: &str) -> Result<Self> {
+        let mut value = format!("Bearer {access_token}")
+            .parse::<AsciiMetadataValue>()
+            .ok()
+            .filter(|_| !access_token.is_empty())
+            .context("the saved access token is not a valid header value")?;
+        // Keeps the token out of debug output and tracing.
+        value.set_sensitive(true);
+        self.authorization = Some(value);
+        Ok(self)
+    }
+
+    /// Wraps a message in a request carrying the namespace and authorization headers.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert(NAMESPACE_HEADER, self.namespace.clone());
+        let metadata = request.metadata_mut();
+        metadata.insert(NAMESPACE_HEADER, self.namespace.clone());
+        if let Some(authorization) = &self.authorization {
+            metadata.insert(AUTHORIZATION_HEADER, authorization.clone());
+        }
         request
     }
 
@@ -278,6 +299,31 @@ mod tests {
         );
         h1.abort();
         h2.abort();
+    }
+
+    #[test]
+    fn requests_carry_the_bearer_token_once_attached() {
+        let list = AddressList::parse("a:1").unwrap();
+        let anonymous = Client::new(list, "micro").unwrap();
+        assert!(anonymous
+            .request(())
+            .metadata()
+            .get(AUTHORIZATION_HEADER)
+            .is_none());
+        let client = anonymous.with_token("abc.def.ghi").unwrap();
+        let request = client.request(());
+        assert_eq!(
+            request.metadata().get(AUTHORIZATION_HEADER).unwrap(),
+            "Bearer abc.def.ghi"
+        );
+        assert_eq!(request.metadata().get(NAMESPACE_HEADER).unwrap(), "micro");
+        assert!(!format!("{client:?}").contains("abc.def"), "token in Debug");
+        let list = AddressList::parse("a:1").unwrap();
+        assert!(Client::new(list.clone(), "m")
+            .unwrap()
+            .with_token("bad\ntoken")
+            .is_err());
+        assert!(Client::new(list, "m").unwrap().with_token("").is_err());
     }
 
     #[test]

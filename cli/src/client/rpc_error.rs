@@ -32,6 +32,12 @@ pub enum RpcError {
     /// The caller is not authenticated (Micro's 401).
     #[error("Not authorized to perform this request")]
     Unauthorized,
+    /// The caller is authenticated but not allowed to do this (Micro's 403), with the detail.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The server refuses to do this now, for example too many login attempts (Micro's 429).
+    #[error("{0}")]
+    Throttled(String),
     /// The server refused the request as given: bad argument or failed precondition.
     #[error("{0}")]
     Rejected(String),
@@ -59,6 +65,8 @@ impl RpcError {
                 address: "?".into(),
                 detail,
             },
+            Code::PermissionDenied => RpcError::Forbidden(detail),
+            Code::ResourceExhausted => RpcError::Throttled(detail),
             Code::InvalidArgument
             | Code::FailedPrecondition
             | Code::Aborted
@@ -68,11 +76,31 @@ impl RpcError {
             Code::Cancelled if status.message().contains("Timeout expired") => RpcError::Timeout,
             _ => match micro.code {
                 Some(401) => RpcError::Unauthorized,
+                Some(403) => RpcError::Forbidden(detail),
                 Some(404) => RpcError::NotFound,
                 Some(408) => RpcError::Timeout,
+                Some(429) => RpcError::Throttled(detail),
                 Some(400 | 409 | 412) => RpcError::Rejected(detail),
                 _ => RpcError::Server(detail),
             },
+        }
+    }
+}
+
+impl RpcError {
+    /// The server's own words, for the errors that carry them (commands that prefix server
+    /// errors, like `Error creating account: <detail>`, use this).
+    pub fn server_detail(&self) -> Option<&str> {
+        match self {
+            RpcError::Forbidden(d)
+            | RpcError::Throttled(d)
+            | RpcError::Rejected(d)
+            | RpcError::Server(d) => Some(d),
+            RpcError::Connect { .. }
+            | RpcError::Unavailable { .. }
+            | RpcError::NotFound
+            | RpcError::Timeout
+            | RpcError::Unauthorized => None,
         }
     }
 }
@@ -149,6 +177,43 @@ mod tests {
         );
         assert_eq!(RpcError::NotFound.to_string(), "not found");
         assert_eq!(RpcError::Timeout.to_string(), "Request timed out");
+    }
+
+    #[test]
+    fn auth_refusals_keep_the_servers_detail() {
+        let s = Status::resource_exhausted(
+            r#"{"Id":"auth","Code":429,"Detail":"Too many login attempts for account admin; try again in 30 seconds","Status":"Too Many Requests"}"#,
+        );
+        let err = RpcError::from_status(&s);
+        assert_eq!(
+            err,
+            RpcError::Throttled(
+                "Too many login attempts for account admin; try again in 30 seconds".into()
+            )
+        );
+        assert_eq!(
+            err.to_string(),
+            "Too many login attempts for account admin; try again in 30 seconds"
+        );
+        let s = Status::permission_denied(r#"{"Code":403,"Detail":"access denied to namespace"}"#);
+        assert_eq!(
+            RpcError::from_status(&s),
+            RpcError::Forbidden("access denied to namespace".into())
+        );
+        // The same codes given only in Micro's JSON.
+        let s = Status::unknown(r#"{"Code":429,"Detail":"slow down"}"#);
+        assert_eq!(
+            RpcError::from_status(&s),
+            RpcError::Throttled("slow down".into())
+        );
+        let s = Status::unknown(r#"{"Code":403,"Detail":"no"}"#);
+        assert_eq!(RpcError::from_status(&s), RpcError::Forbidden("no".into()));
+        let s = Status::invalid_argument(r#"{"Code":400,"Detail":"Secret not correct"}"#);
+        assert_eq!(
+            RpcError::from_status(&s).server_detail(),
+            Some("Secret not correct")
+        );
+        assert_eq!(RpcError::Unauthorized.server_detail(), None);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub enum Output {
 pub async fn run(args: ClusterArgs, globals: &Globals) -> Result<()> {
     match args.command {
         ClusterCommand::Members { output } => {
-            let client = globals.client()?;
+            let client = globals.client().await?;
             let members = client
                 .call(|ch| {
                     let req = client.request(MembersRequest {});

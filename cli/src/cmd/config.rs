@@ -126,8 +126,9 @@ fn get_request(args: &GetArgs, namespace: &str) -> Result<GetRequest> {
 }
 
 async fn get(args: GetArgs, globals: &Globals) -> Result<()> {
-    let request = get_request(&args, &globals.namespace)?;
-    let client = globals.client()?;
+    let session = globals.session()?;
+    let request = get_request(&args, session.namespace())?;
+    let client = session.client().await?;
     let value = client
         .call(|ch| {
             let req = client.request(request.clone());
@@ -160,8 +161,9 @@ fn set_request(args: &SetArgs, namespace: &str) -> Result<SetRequest> {
 }
 
 async fn set(args: SetArgs, globals: &Globals) -> Result<()> {
-    let request = set_request(&args, &globals.namespace)?;
-    let client = globals.client()?;
+    let session = globals.session()?;
+    let request = set_request(&args, session.namespace())?;
+    let client = session.client().await?;
     client
         .mutate(|ch| {
             let req = client.request(request.clone());
@@ -186,8 +188,9 @@ fn delete_request(args: &DelArgs, namespace: &str) -> Result<DeleteRequest> {
 }
 
 async fn del(args: DelArgs, globals: &Globals) -> Result<()> {
-    let request = delete_request(&args, &globals.namespace)?;
-    let client = globals.client()?;
+    let session = globals.session()?;
+    let request = delete_request(&args, session.namespace())?;
+    let client = session.client().await?;
     client
         .mutate(|ch| {
             let req = client.request(request.clone());

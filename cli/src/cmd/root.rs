@@ -10,15 +10,18 @@ use anyhow::{bail, Result};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use super::auth::{self, AuthArgs};
 use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
 use super::env::{self, EnvArgs};
+use super::login::{self, LoginArgs};
 use super::server::{self, ServerArgs};
 use super::store::{self, StoreArgs};
+use super::user::{self, UserArgs};
 use crate::client::Client;
-use crate::environments::Environments;
 use crate::exit;
 use crate::local_config::LocalConfig;
+use crate::session::Session;
 
 /// Help layout after the NAME line `micro <cmd> - ` that Micro's tests check for.
 const HELP_TEMPLATE: &str =
@@ -43,9 +46,10 @@ pub struct Cli {
     /// Environment to use for this command instead of the current one
     #[arg(short = 'e', long = "env", env = "MICRO_ENV", value_name = "NAME")]
     pub env: Option<String>,
-    /// Namespace sent with every request; also the default store database
-    #[arg(long, env = "MICRO_NAMESPACE", default_value = "micro")]
-    pub namespace: String,
+    /// Namespace for this command [default: the env's current one (`micro user namespace`),
+    /// else micro]
+    #[arg(long, env = "MICRO_NAMESPACE", value_name = "NS")]
+    pub namespace: Option<String>,
     /// The command to run.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -54,6 +58,9 @@ pub struct Cli {
 /// Top-level commands, sorted by name in help as Micro does.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Manage authentication, accounts and rules
+    #[command(arg_required_else_help = true)]
+    Auth(AuthArgs),
     /// Cluster administration (members)
     #[command(arg_required_else_help = true)]
     Cluster(ClusterArgs),
@@ -62,11 +69,17 @@ pub enum Command {
     Config(ConfigArgs),
     /// Manage environments (named server address lists)
     Env(EnvArgs),
+    /// Interactive login flow.
+    Login(LoginArgs),
+    /// Logout.
+    Logout,
     /// Run a server node
     Server(ServerArgs),
     /// Read, write, list and delete records of the store
     #[command(arg_required_else_help = true)]
     Store(StoreArgs),
+    /// Print the current logged in user
+    User(UserArgs),
     /// Anything else is an error.
     #[command(external_subcommand)]
     Unknown(Vec<String>),
@@ -79,16 +92,24 @@ pub struct Globals {
     pub config_path: PathBuf,
     /// `-e`: an env overriding the current one.
     pub env: Option<String>,
-    /// `--namespace`.
-    pub namespace: String,
+    /// `--namespace`: overrides the env's current namespace.
+    pub namespace: Option<String>,
 }
 
 impl Globals {
-    /// Resolves the env to its address list and builds a client for it.
-    pub fn client(&self) -> Result<Client> {
-        let envs = Environments::open(&self.config_path)?;
-        let env = envs.resolve(self.env.as_deref())?;
-        Client::new(env.addresses()?, &self.namespace)
+    /// Resolves the env, namespace and logged-in user of this command.
+    pub fn session(&self) -> Result<Session> {
+        Session::resolve(
+            &self.config_path,
+            self.env.as_deref(),
+            self.namespace.as_deref(),
+        )
+    }
+
+    /// Builds a client for the env that sends the saved token (refreshed if it is about to
+    /// expire) as `authorization: Bearer …`.
+    pub async fn client(&self) -> Result<Client> {
+        self.session()?.client().await
     }
 }
 
@@ -181,6 +202,10 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Store(args) => store::run(args, &globals).await,
         Command::Cluster(args) => cluster::run(args, &globals).await,
         Command::Config(args) => config::run(args, &globals).await,
+        Command::Auth(args) => auth::run(args, &globals).await,
+        Command::Login(args) => login::login(args, &globals).await,
+        Command::Logout => login::logout(&globals),
+        Command::User(args) => user::run(args, &globals).await,
         Command::Unknown(words) => {
             let word = words.first().map(String::as_str).unwrap_or_default();
             bail!("Unrecognized micro command: {word}. Please refer to 'micro --help'")
@@ -219,8 +244,27 @@ mod tests {
         ]);
         assert_eq!(c.config, Some(PathBuf::from("/tmp/x.json")));
         assert_eq!(c.env.as_deref(), Some("prod"));
-        assert_eq!(c.namespace, "ns");
+        assert_eq!(c.namespace.as_deref(), Some("ns"));
         assert!(matches!(c.command, Some(Command::Store(_))));
+    }
+
+    #[test]
+    fn namespace_flags_of_the_cli_and_of_create_account_are_distinct() {
+        let c = cli(&["auth", "create", "account", "--namespace", "random", "x"]);
+        assert_eq!(c.namespace, None);
+        let Some(Command::Auth(auth)) = c.command else {
+            panic!()
+        };
+        let auth::AuthCommand::Create(create) = auth.command else {
+            panic!()
+        };
+        let auth::CreateCommand::Account(account) = create.command else {
+            panic!()
+        };
+        assert_eq!(account.namespace.as_deref(), Some("random"));
+        assert_eq!(account.ids, ["x"]);
+        let c = cli(&["--namespace", "ns", "user"]);
+        assert_eq!(c.namespace.as_deref(), Some("ns"));
     }
 
     #[test]

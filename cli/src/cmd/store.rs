@@ -270,8 +270,9 @@ fn read_request(args: &ReadArgs, namespace: &str) -> Result<ReadRequest> {
 }
 
 async fn read(args: ReadArgs, globals: &Globals) -> Result<()> {
-    let request = read_request(&args, &globals.namespace)?;
-    let client = globals.client()?;
+    let session = globals.session()?;
+    let request = read_request(&args, session.namespace())?;
+    let client = session.client().await?;
     let records: Vec<Record> = client
         .call(|ch| {
             let req = client.request(request.clone());
@@ -288,7 +289,8 @@ async fn read(args: ReadArgs, globals: &Globals) -> Result<()> {
 }
 
 async fn list(args: ListArgs, globals: &Globals) -> Result<()> {
-    let (database, table) = args.location.resolve(&globals.namespace);
+    let session = globals.session()?;
+    let (database, table) = args.location.resolve(session.namespace());
     let request = ListRequest {
         options: Some(ListOptions {
             database,
@@ -301,7 +303,7 @@ async fn list(args: ListArgs, globals: &Globals) -> Result<()> {
             stale: args.stale,
         }),
     };
-    let client = globals.client()?;
+    let client = session.client().await?;
     let keys = client
         .call(|ch| {
             let req = client.request(request.clone());
@@ -345,8 +347,9 @@ fn write_request(args: &WriteArgs, namespace: &str) -> Result<WriteRequest> {
 }
 
 async fn write(args: WriteArgs, globals: &Globals) -> Result<()> {
-    let request = write_request(&args, &globals.namespace)?;
-    let client = globals.client()?;
+    let session = globals.session()?;
+    let request = write_request(&args, session.namespace())?;
+    let client = session.client().await?;
     client
         .mutate(|ch| {
             let req = client.request(request.clone());
@@ -374,8 +377,9 @@ fn delete_request(args: &DeleteArgs, namespace: &str) -> Result<DeleteRequest> {
 }
 
 async fn delete(args: DeleteArgs, globals: &Globals) -> Result<()> {
-    let request = delete_request(&args, &globals.namespace)?;
-    let client = globals.client()?;
+    let session = globals.session()?;
+    let request = delete_request(&args, session.namespace())?;
+    let client = session.client().await?;
     client
         .mutate(|ch| {
             let req = client.request(request.clone());
@@ -386,7 +390,7 @@ async fn delete(args: DeleteArgs, globals: &Globals) -> Result<()> {
 }
 
 async fn databases(globals: &Globals) -> Result<()> {
-    let client = globals.client()?;
+    let client = globals.client().await?;
     let names = client
         .call(|ch| {
             let req = client.request(DatabasesRequest {});
@@ -404,8 +408,11 @@ async fn databases(globals: &Globals) -> Result<()> {
 }
 
 async fn tables(args: TablesArgs, globals: &Globals) -> Result<()> {
-    let database = args.database.unwrap_or_else(|| globals.namespace.clone());
-    let client = globals.client()?;
+    let session = globals.session()?;
+    let database = args
+        .database
+        .unwrap_or_else(|| session.namespace().to_owned());
+    let client = session.client().await?;
     let names = client
         .call(|ch| {
             let req = client.request(TablesRequest {
