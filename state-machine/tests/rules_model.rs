@@ -185,7 +185,7 @@ proptest! {
         let stranger = Some(Caller { issuer: "foo".into(), scopes });
         let open: Vec<Rule> = rules
             .iter()
-            .filter(|r| r.scope == "" || r.scope == "+")
+            .filter(|r| r.scope.is_empty() || r.scope == "+")
             .cloned()
             .collect();
         if allows(&rules, principal(&stranger), &res, "micro") {

@@ -77,4 +77,20 @@ impl Cli {
         }
         Ok(())
     }
+
+    /// `micro login` as `user`/`password` in the current env.
+    pub fn login(&self, user: &str, password: &str) -> anyhow::Result<()> {
+        let o = self.run(&["login", "--username", user, "--password", password]);
+        if o.code != 0 || o.stdout != "Successfully logged in.\n" {
+            anyhow::bail!("micro login as {user} failed: {}", o.combined());
+        }
+        Ok(())
+    }
+
+    /// [`Cli::use_env`], then `micro login` as the default admin: what a user does before
+    /// store or config commands, which need an admin.
+    pub fn use_env_as_admin(&self, name: &str, proxies: &str) -> anyhow::Result<()> {
+        self.use_env(name, proxies)?;
+        self.login(crate::auth::ADMIN.0, crate::auth::ADMIN.1)
+    }
 }

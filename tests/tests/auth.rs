@@ -535,3 +535,170 @@ async fn racing_nodes_create_one_default_admin_and_disable_admin_turns_it_off() 
     );
     Ok(())
 }
+
+/// The seed's Auth walkthrough through the CLI, writing through node 1 and reading through
+/// node 2: login, rules, the anonymous 401 and a token that still works, accounts, password
+/// change, logout, and a namespace of its own.
+#[tokio::test]
+async fn the_seed_auth_walkthrough_through_the_cli() -> anyhow::Result<()> {
+    let c = TestCluster::start(3, &[]).await?;
+    let (w, r) = (micro_tests::Cli::new()?, micro_tests::Cli::new()?);
+    w.use_env("writer", &c.nodes[1].addrs.proxy)?;
+    r.use_env("reader", &c.nodes[2].addrs.proxy)?;
+
+    let anonymous = r.run(&["store", "read", "x"]);
+    assert_eq!(anonymous.code, 2, "{}", anonymous.combined());
+    assert!(anonymous
+        .combined()
+        .contains("Not authorized to perform this request"));
+    w.login("admin", "micro")?;
+    r.login("admin", "micro")?;
+    assert_eq!(w.run(&["user"]).stdout, "admin\n");
+
+    let ok = |cli: &micro_tests::Cli, args: &[&str]| {
+        let o = cli.run(args);
+        assert_eq!(o.code, 0, "micro {args:?}: {}", o.combined());
+        o.stdout
+    };
+    assert_eq!(
+        ok(&r, &["auth", "list", "rules"]),
+        "ID\t\tScope\t\t\tAccess\t\tResource\t\tPriority\ndefault\t\t<public>\t\tGRANTED\t\t*:*:*\t\t\t0\n"
+    );
+    let created = ok(
+        &w,
+        &[
+            "auth",
+            "create",
+            "rule",
+            "--access=granted",
+            "--scope=*",
+            "--resource=*:*:*",
+            "onlyloggedin",
+        ],
+    );
+    assert_eq!(created, "Rule created\n");
+    ok(
+        &w,
+        &[
+            "auth",
+            "create",
+            "rule",
+            "--access=granted",
+            "--resource=service:auth:*",
+            "auth-public",
+        ],
+    );
+    let rules = ok(&r, &["auth", "list", "rules"]);
+    assert!(rules.contains("onlyloggedin\t\t*\t\t\tGRANTED"), "{rules}");
+    assert_eq!(
+        ok(&w, &["auth", "delete", "rule", "default"]),
+        "Rule deleted\n"
+    );
+
+    let url = format!("http://{}/store/read?key=x", c.nodes[0].addrs.api);
+    let anon = reqwest::get(&url).await?;
+    assert_eq!(anon.status().as_u16(), 401);
+    assert_eq!(
+        anon.text().await?,
+        r#"{"Id":"store","Code":401,"Detail":"Unauthorized call made to store:Store.Read","Status":"Unauthorized"}"#
+    );
+    let token = ok(&r, &["user", "token"]);
+    let with_token = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token.trim())
+        .send()
+        .await?;
+    assert_eq!(
+        with_token.status().as_u16(),
+        404,
+        "authorized: the key is just absent"
+    );
+
+    assert_eq!(
+        ok(&r, &["auth", "list", "accounts"]),
+        "ID\t\tName\t\tScopes\t\tMetadata\nadmin\t\tadmin\t\tadmin\t\tn/a\n"
+    );
+    let jane = ok(&w, &["auth", "create", "account", "--scopes=admin", "jane"]);
+    let json = jane
+        .strip_prefix("Account created: ")
+        .unwrap_or_else(|| panic!("{jane}"));
+    let account: Value = serde_json::from_str(json.trim())?;
+    assert_eq!(
+        (account["id"].as_str(), account["issuer"].as_str()),
+        (Some("jane"), Some("micro"))
+    );
+    let secret = account["secret"].as_str().unwrap().to_owned();
+    let jane_cli = micro_tests::Cli::new()?;
+    jane_cli.use_env("jane", &c.nodes[0].addrs.proxy)?;
+    jane_cli.login("jane", &secret)?;
+    assert_eq!(ok(&jane_cli, &["user"]), "jane\n");
+    let wrong = jane_cli.run(&["login", "--username", "jane", "--password", "nope"]);
+    assert_eq!(
+        (wrong.code, wrong.stdout.as_str()),
+        (1, "Secret not correct\n")
+    );
+
+    // Password change, then the new one logs in on another node.
+    jane_cli.login("jane", &secret)?;
+    assert_eq!(
+        ok(
+            &jane_cli,
+            &[
+                "user",
+                "set",
+                "password",
+                "--old-password",
+                &secret,
+                "--new-password",
+                "jane-new-pw-5"
+            ]
+        ),
+        ""
+    );
+    r.login("jane", "jane-new-pw-5")?;
+    assert_eq!(ok(&r, &["user"]), "jane\n");
+    let old = r.run(&["login", "--username", "jane", "--password", &secret]);
+    assert_eq!(old.code, 1, "{}", old.combined());
+
+    // Logout forgets the token.
+    assert_eq!(ok(&jane_cli, &["logout"]), "");
+    let out = jane_cli.run(&["user"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (1, "You are not logged in\n")
+    );
+
+    // A namespace of its own: its admin sets config there; micro's admin does not see it in
+    // micro, and foo's admin is refused in micro.
+    ok(
+        &w,
+        &[
+            "auth",
+            "create",
+            "account",
+            "--namespace",
+            "foo",
+            "--scopes",
+            "admin",
+            "--secret",
+            "foo-pw-1",
+            "fooadmin",
+        ],
+    );
+    let foo = micro_tests::Cli::new()?;
+    foo.use_env("foo", &c.nodes[2].addrs.proxy)?;
+    assert_eq!(ok(&foo, &["user", "namespace", "set", "foo"]), "");
+    assert_eq!(ok(&foo, &["user", "namespace"]), "foo\n");
+    foo.login("fooadmin", "foo-pw-1")?;
+    assert_eq!(ok(&foo, &["config", "set", "app.key", "from-foo"]), "");
+    assert_eq!(ok(&foo, &["config", "get", "app.key"]), "from-foo\n");
+    let in_micro = w.run(&["config", "get", "app.key"]);
+    assert!(
+        in_micro.combined().contains("Not found"),
+        "{}",
+        in_micro.combined()
+    );
+    let refused = foo.run(&["--namespace", "micro", "config", "get", "app.key"]);
+    assert_ne!(refused.code, 0, "{}", refused.combined());
+    Ok(())
+}

@@ -84,7 +84,7 @@ async fn write_through_one_node_is_read_at_once_through_another() -> anyhow::Res
 
     // The CLI pointed at node 2 sees every member with one leader.
     let cli = Cli::new()?;
-    cli.use_env("cluster", &c.nodes[1].addrs.proxy)?;
+    cli.use_env_as_admin("cluster", &c.nodes[1].addrs.proxy)?;
     let out = cli.run(&["cluster", "members", "-o", "json"]);
     assert_eq!(out.code, 0, "{}", out.combined());
     let v: serde_json::Value = serde_json::from_str(&out.stdout)?;
@@ -111,7 +111,7 @@ async fn write_through_one_node_is_read_at_once_through_another() -> anyhow::Res
         cli.run(&["store", "write", "cli-key", "cli value"]).stdout,
         ""
     );
-    cli.use_env("other", &c.nodes[2].addrs.proxy)?;
+    cli.use_env_as_admin("other", &c.nodes[2].addrs.proxy)?;
     let out = cli.run(&["store", "read", "cli-key"]);
     assert_eq!(out.stdout, "cli value\n", "{}", out.combined());
     Ok(())

@@ -171,8 +171,8 @@ async fn config_merges_and_secrets_never_reach_disk_in_clear() -> anyhow::Result
 async fn the_seed_config_walkthrough_prints_micros_outputs() -> anyhow::Result<()> {
     let c = TestCluster::start(3, &[]).await?;
     let (w, r) = (Cli::new()?, Cli::new()?);
-    w.use_env("writer", &c.nodes[1].addrs.proxy)?;
-    r.use_env("reader", &c.nodes[2].addrs.proxy)?;
+    w.use_env_as_admin("writer", &c.nodes[1].addrs.proxy)?;
+    r.use_env_as_admin("reader", &c.nodes[2].addrs.proxy)?;
     let set = |args: &[&str]| {
         let mut full = vec!["config", "set"];
         full.extend_from_slice(args);
@@ -259,10 +259,12 @@ async fn the_seed_config_walkthrough_prints_micros_outputs() -> anyhow::Result<(
     set(&["html", "<b>&</b>"]);
     assert_eq!(get(&["html"]), "<b>&</b>\n");
 
-    // Namespaces isolate documents.
-    assert!(r
-        .run(&["--namespace", "other", "config", "get", "helloworld"])
+    // Tokens are saved per namespace: nobody logged in to `other`, so the CLI has no token
+    // for it (namespace isolation itself is covered by tests/auth.rs).
+    let other = r.run(&["--namespace", "other", "config", "get", "helloworld"]);
+    assert_eq!(other.code, 2, "{}", other.combined());
+    assert!(other
         .combined()
-        .contains("Not found"));
+        .contains("Not authorized to perform this request"));
     Ok(())
 }

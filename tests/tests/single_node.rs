@@ -9,7 +9,7 @@ use serde_json::json;
 async fn single() -> anyhow::Result<(TestCluster, Cli)> {
     let c = TestCluster::start(1, &[]).await?;
     let cli = Cli::new()?;
-    cli.use_env("test", &c.nodes[0].addrs.proxy)?;
+    cli.use_env_as_admin("test", &c.nodes[0].addrs.proxy)?;
     Ok((c, cli))
 }
 
@@ -123,7 +123,11 @@ async fn store_through_http_uses_micro_json() -> anyhow::Result<()> {
     assert!((1..=60).contains(&expiry), "{rec}");
 
     // Query parameters work as a body.
-    let q = reqwest::get(format!("http://{}/store/read?key=a", c.nodes[0].addrs.api)).await?;
+    let q = reqwest::Client::new()
+        .get(format!("http://{}/store/read?key=a", c.nodes[0].addrs.api))
+        .bearer_auth(&c.admin_token)
+        .send()
+        .await?;
     assert_eq!(q.status().as_u16(), 200);
 
     // A stale compare-and-set is a 409 and changes nothing.
@@ -154,6 +158,7 @@ async fn store_through_http_uses_micro_json() -> anyhow::Result<()> {
     let r = reqwest::Client::new()
         .post(format!("http://{}/store/write", c.nodes[0].addrs.api))
         .header("Micro-Namespace", "other")
+        .bearer_auth(&c.admin_token)
         .json(&json!({"record": {"key": "x", "value": ""}}))
         .send()
         .await?;
@@ -175,6 +180,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() -> anyhow::Result<()
     let raw = |path: &str, body: Vec<u8>| {
         http.post(format!("http://{api}{path}"))
             .header("content-type", "application/json")
+            .bearer_auth(&c.admin_token)
             .body(body)
             .send()
     };

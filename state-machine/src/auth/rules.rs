@@ -42,7 +42,7 @@ pub fn allows(
         })
         .collect();
     // Stable: equal priorities keep their order, as Go's sort.SliceStable does.
-    matching.sort_by(|a, b| b.priority.cmp(&a.priority));
+    matching.sort_by_key(|r| std::cmp::Reverse(r.priority));
     for rule in matching {
         let granted = rule.access == Access::Granted;
         if rule.scope == SCOPE_PUBLIC {
@@ -104,6 +104,9 @@ mod tests {
         }
     }
 
+    /// One example: name, rules, caller, resource, namespace, expected outcome.
+    type Case<'a> = (&'a str, Vec<Rule>, Option<Principal<'a>>, &'a Resource, &'a str, bool);
+
     /// Micro's own examples (`util/auth/rules/rules_test.go`), one per line: rules, caller,
     /// resource, namespace, expected outcome. The Go tests verify in namespace "" unless they
     /// say otherwise, and their empty accounts have issuer "".
@@ -123,7 +126,7 @@ mod tests {
         });
         let g = Access::Granted;
         let d = Access::Denied;
-        let cases: Vec<(&str, Vec<Rule>, Option<Principal>, &Resource, &str, bool)> = vec![
+        let cases: Vec<Case> = vec![
             ("NoRules", vec![], anon, &srv, "", false),
             (
                 "CatchallPublicAccount",
