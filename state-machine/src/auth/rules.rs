@@ -105,7 +105,14 @@ mod tests {
     }
 
     /// One example: name, rules, caller, resource, namespace, expected outcome.
-    type Case<'a> = (&'a str, Vec<Rule>, Option<Principal<'a>>, &'a Resource, &'a str, bool);
+    type Case<'a> = (
+        &'a str,
+        Vec<Rule>,
+        Option<Principal<'a>>,
+        &'a Resource,
+        &'a str,
+        bool,
+    );
 
     /// Micro's own examples (`util/auth/rules/rules_test.go`), one per line: rules, caller,
     /// resource, namespace, expected outcome. The Go tests verify in namespace "" unless they
