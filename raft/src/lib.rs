@@ -30,7 +30,8 @@ pub mod typ;
 mod storage_suite_test;
 
 pub use cluster::{
-    now_ms, Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus, MemberView, StartMode,
+    now_ms, AppliedWatch, Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus,
+    MemberView, StartMode,
 };
 pub use member::MemberNode;
 pub use typ::{NodeId, TypeConfig};

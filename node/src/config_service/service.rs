@@ -9,11 +9,16 @@ use micro_state_machine::config::{
     self, flatten_leaves, to_compact_json, ConfigCommand, ConfigError, ConfigResponse, ConfigValue,
 };
 use micro_state_machine::{Command, Response};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 
 use super::SecretCipher;
 use crate::auth::{with_caller, Caller};
 use crate::error::ApiError;
+
+/// Watch answers buffered for a slow reader before the watch waits for it.
+const WATCH_BUFFER: usize = 16;
 
 /// The config service of one node.
 #[derive(Clone)]
@@ -76,7 +81,17 @@ impl ConfigService {
         let reveal = req.options.is_some_and(|o| o.secret);
         self.cluster.read_barrier().await?;
         let view = config::get(self.cluster.reader(), &ns, &req.path).map_err(config_error)?;
-        let data = match (&view, reveal) {
+        Ok(pb::GetResponse {
+            value: Some(pb::Value {
+                data: self.render(view.as_ref(), reveal)?,
+                format: "json".into(),
+            }),
+        })
+    }
+
+    /// A value as compact JSON, secrets masked unless `reveal`.
+    fn render(&self, view: Option<&config::ConfigView>, reveal: bool) -> Result<String, ApiError> {
+        match (view, reveal) {
             (Some(v), true) => {
                 let cipher = self.cipher()?;
                 v.render_revealed(|secret| {
@@ -85,16 +100,94 @@ impl ConfigService {
                         .map_err(|e| ApiError::Internal(e.to_string()))?;
                     serde_json::from_slice(&plain)
                         .map_err(|e| ApiError::Internal(format!("corrupt secret: {e}")))
-                })?
+                })
             }
-            _ => config::render_masked(view.as_ref()),
-        };
-        Ok(pb::GetResponse {
-            value: Some(pb::Value {
-                data,
-                format: "json".into(),
-            }),
-        })
+            _ => Ok(config::render_masked(view)),
+        }
+    }
+
+    /// The value at `path` of `ns` in this node's applied state, and the revision it was read
+    /// at: the document's, or `applied` when the namespace has no document (so a deletion
+    /// still moves the revision forward).
+    fn current(
+        &self,
+        ns: &str,
+        path: &str,
+        reveal: bool,
+        applied: u64,
+    ) -> Result<(String, u64), ApiError> {
+        let reader = self.cluster.reader();
+        match config::revision(reader, ns) {
+            Ok(revision) => {
+                let view = config::get(reader, ns, path).map_err(config_error)?;
+                Ok((self.render(view.as_ref(), reveal)?, revision))
+            }
+            Err(ConfigError::NotFound) => Ok(("null".into(), applied)),
+            Err(e) => Err(config_error(e)),
+        }
+    }
+
+    /// Config.Watch (extension): the value at the path now (or, when resuming from a
+    /// revision, only if the namespace changed since), then each time it changes. Changes
+    /// elsewhere in the namespace send nothing. Runs until the caller goes away.
+    pub async fn watch(
+        &self,
+        caller: &Caller,
+        req: pb::WatchRequest,
+    ) -> Result<mpsc::Receiver<Result<pb::WatchResponse, Status>>, ApiError> {
+        let ns = pick_namespace(&req.namespace, caller)?;
+        config::split_path(&req.path).map_err(config_error)?;
+        let reveal = req.options.is_some_and(|o| o.secret);
+        if reveal {
+            self.cipher()?;
+        }
+        self.cluster.read_barrier().await?;
+        let mut applied = self.cluster.applied();
+        let mut index = self.cluster.local_status().applied_index;
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let svc = self.clone();
+        let path = req.path;
+        let (mut seen_revision, mut seen_data) = (req.revision, None::<String>);
+        let mut send_current = req.revision == 0;
+        tokio::spawn(async move {
+            loop {
+                let answer = match svc.current(&ns, &path, reveal, index) {
+                    Ok((data, revision)) => {
+                        let changed = send_current
+                            || (revision > seen_revision && seen_data.as_ref() != Some(&data));
+                        seen_revision = seen_revision.max(revision);
+                        send_current = false;
+                        changed.then(|| {
+                            seen_data = Some(data.clone());
+                            Ok(pb::WatchResponse {
+                                namespace: ns.clone(),
+                                path: path.clone(),
+                                value: Some(pb::Value {
+                                    data,
+                                    format: "json".into(),
+                                }),
+                                revision,
+                            })
+                        })
+                    }
+                    Err(e) => Some(Err(Status::from(e))),
+                };
+                if let Some(answer) = answer {
+                    let failed = answer.is_err();
+                    if tx.send(answer).await.is_err() || failed {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    next = applied.next() => match next {
+                        Ok(i) => index = i,
+                        Err(_) => return,
+                    },
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// Config.Set: objects merge, anything else replaces; `options.secret` encrypts first.
@@ -182,6 +275,17 @@ impl ConfigService {
 
 #[tonic::async_trait]
 impl pb::config_server::Config for ConfigService {
+    type WatchStream = ReceiverStream<Result<pb::WatchResponse, Status>>;
+
+    async fn watch(
+        &self,
+        req: Request<pb::WatchRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, Status> {
+        let caller = crate::auth::admitted(&req)?;
+        let rx = ConfigService::watch(self, &caller, req.into_inner()).await?;
+        Ok(tonic::Response::new(ReceiverStream::new(rx)))
+    }
+
     async fn get(
         &self,
         req: Request<pb::GetRequest>,

@@ -307,6 +307,15 @@ impl Cluster {
         }
     }
 
+    /// Follows this node's last applied log index, for callers that react to state changes
+    /// (config watches).
+    pub fn applied(&self) -> AppliedWatch {
+        AppliedWatch {
+            metrics: self.raft.metrics(),
+            seen: 0,
+        }
+    }
+
     /// This node's own status, from its raft metrics.
     pub fn local_status(&self) -> MemberStatus {
         let m = self.raft.metrics().borrow().clone();
@@ -389,5 +398,33 @@ fn unexpected(resp: PeerResponse) -> ClusterError {
     match resp {
         PeerResponse::Refused(m) => ClusterError::Refused(m),
         other => ClusterError::Unavailable(format!("unexpected reply from the leader: {other:?}")),
+    }
+}
+
+/// Follows a node's last applied log index (see [`Cluster::applied`]).
+pub struct AppliedWatch {
+    metrics: tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, MemberNode>>,
+    seen: u64,
+}
+
+impl AppliedWatch {
+    /// Waits until the node has applied entries past the last index this returned, and returns
+    /// the new last applied index. Fails once the node shuts down.
+    pub async fn next(&mut self) -> Result<u64, ClusterError> {
+        loop {
+            let applied = self
+                .metrics
+                .borrow_and_update()
+                .last_applied
+                .map_or(0, |l| l.index);
+            if applied > self.seen {
+                self.seen = applied;
+                return Ok(applied);
+            }
+            self.metrics
+                .changed()
+                .await
+                .map_err(|_| ClusterError::ShuttingDown)?;
+        }
     }
 }

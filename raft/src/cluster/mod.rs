@@ -9,7 +9,7 @@ mod member;
 mod start;
 
 pub use error::ClusterError;
-pub use member::{now_ms, Cluster, ClusterView, MemberView};
+pub use member::{now_ms, AppliedWatch, Cluster, ClusterView, MemberView};
 pub use start::{ClusterOptions, StartMode};
 
 pub use crate::frame::MemberStatus;
