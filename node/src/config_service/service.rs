@@ -157,9 +157,9 @@ impl ConfigService {
                             || (revision > seen_revision && seen_data.as_ref() != Some(&data));
                         seen_revision = seen_revision.max(revision);
                         send_current = false;
-                        changed.then(|| {
+                        if changed {
                             seen_data = Some(data.clone());
-                            Ok(pb::WatchResponse {
+                            Some(Ok(pb::WatchResponse {
                                 namespace: ns.clone(),
                                 path: path.clone(),
                                 value: Some(pb::Value {
@@ -167,8 +167,10 @@ impl ConfigService {
                                     format: "json".into(),
                                 }),
                                 revision,
-                            })
-                        })
+                            }))
+                        } else {
+                            None
+                        }
                     }
                     Err(e) => Some(Err(Status::from(e))),
                 };
