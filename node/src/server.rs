@@ -18,7 +18,9 @@ use crate::api::{JsonService, Services};
 use crate::auth::{AuthService, Guard, GuardLayer, Tokens};
 use crate::cluster::ClusterService;
 use crate::config::{advertised, Config, ValidConfig};
-use crate::config_service::{ConfigService, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES};
+use crate::config_service::{
+    reseal_secrets, ConfigService, Keys, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES,
+};
 use crate::store::{purge_expired, StoreService};
 
 /// Largest gRPC message accepted (values are at most 1 MiB).
@@ -124,7 +126,8 @@ impl Node {
             "the cluster has no config secret key, which sealing secrets and signing tokens need",
         )?;
         let cipher = SecretCipher::new(key).context("the cluster's config secret key")?;
-        let config_svc = ConfigService::new(cluster.clone(), Some(cipher.clone()));
+        let keys = Keys::new(cluster.clone(), cipher.clone());
+        let config_svc = ConfigService::new(cluster.clone(), keys.clone());
         let tokens = Arc::new(Tokens::new(cluster.clone(), cipher.clone()));
         let guard = Arc::new(Guard::new(cluster.clone(), tokens.clone()));
         let auth_svc = AuthService::new(cluster.clone(), tokens, cipher, cfg.disable_admin);
@@ -189,6 +192,7 @@ impl Node {
             }
         }));
         tracker.spawn(purge_expired(cluster.clone(), stop.clone()));
+        tracker.spawn(reseal_secrets(cluster.clone(), keys, stop.clone()));
 
         Ok(Node {
             cluster,

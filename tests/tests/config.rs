@@ -341,3 +341,85 @@ async fn watch_streams_changes_from_any_node_and_resumes_by_revision() -> anyhow
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
     Ok(())
 }
+
+/// `rotate-key`: new secrets use the new key at once, old ones are resealed in the background
+/// while reads keep working, and a key leaves the ring once nothing uses it.
+#[tokio::test]
+async fn rotating_the_key_reseals_every_secret_and_drops_unused_keys() -> anyhow::Result<()> {
+    use micro_proto::config::{KeyInfo, KeysRequest, RotateKeyRequest};
+
+    let c = TestCluster::start(3, &[]).await?;
+    let c = &c;
+    let keys = |i: usize| async move {
+        anyhow::Ok(
+            client(c, i)
+                .await?
+                .keys(KeysRequest {})
+                .await?
+                .into_inner()
+                .keys,
+        )
+    };
+    let secrets = [
+        ("app.pw", "\"hunter2-rot\""),
+        ("app.n", "4242"),
+        ("db.token", "\"tok-rot-9\""),
+    ];
+    for (path, value) in secrets {
+        set(c, 0, path, value, true).await?;
+    }
+    let before = keys(1).await?;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(before[0].operator && before[0].active && before[0].secrets == 3);
+
+    let check_reads = |i: usize| async move {
+        for (path, value) in secrets {
+            assert_eq!(get(c, i, path, true).await?, value, "{path}");
+        }
+        assert_eq!(
+            get(c, i, "app", false).await?,
+            r#"{"n":"[secret]","pw":"[secret]"}"#
+        );
+        anyhow::Ok(())
+    };
+    let first = client(c, 1)
+        .await?
+        .rotate_key(RotateKeyRequest {})
+        .await?
+        .into_inner()
+        .key_id;
+    check_reads(2).await?;
+    set(c, 2, "late.pw", "\"after-rotation\"", true).await?;
+
+    let settled = |want: &'static str| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ks: Vec<KeyInfo> = keys(0).await?;
+            if ks.len() == 1 && ks[0].active && !ks[0].operator && ks[0].secrets == 4 {
+                return anyhow::Ok(ks[0].id.clone());
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "{want}: {ks:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    assert_eq!(settled("resealed under the first data key").await?, first);
+    check_reads(0).await?;
+
+    let second = client(c, 2)
+        .await?
+        .rotate_key(RotateKeyRequest {})
+        .await?
+        .into_inner()
+        .key_id;
+    assert_ne!(first, second);
+    check_reads(1).await?;
+    assert_eq!(settled("first data key dropped").await?, second);
+    check_reads(2).await?;
+    assert_eq!(get(c, 1, "late.pw", true).await?, "\"after-rotation\"");
+
+    for needle in ["hunter2-rot", "tok-rot-9", "after-rotation"] {
+        let hits = files_containing(c.dir(), needle.as_bytes());
+        assert!(hits.is_empty(), "{needle} in clear in {hits:?}");
+    }
+    Ok(())
+}

@@ -8,11 +8,14 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use micro_proto::config::config_client::ConfigClient;
-use micro_proto::config::{DeleteRequest, GetRequest, Options, SetRequest, Value};
+use micro_proto::config::{
+    DeleteRequest, GetRequest, KeysRequest, Options, RotateKeyRequest, SetRequest, Value,
+};
 
 use super::root::{unknown_subcommand, Globals};
 use crate::client::RpcError;
 use crate::output;
+use crate::table::Table;
 
 /// `micro config COMMAND`.
 #[derive(Debug, Clone, Args)]
@@ -32,6 +35,11 @@ pub enum ConfigCommand {
     /// Delete a value; micro config del key
     #[command(alias = "delete")]
     Del(DelArgs),
+    /// Seal new secrets with a fresh key; existing ones are re-encrypted in the background
+    #[command(name = "rotate-key")]
+    RotateKey,
+    /// List the keys that seal secrets: which is active and how many secrets each seals
+    Keys,
     /// Anything else is an error.
     #[command(external_subcommand)]
     Unknown(Vec<String>),
@@ -74,6 +82,8 @@ pub async fn run(args: ConfigArgs, globals: &Globals) -> Result<()> {
         ConfigCommand::Get(a) => get(a, globals).await,
         ConfigCommand::Set(a) => set(a, globals).await,
         ConfigCommand::Del(a) => del(a, globals).await,
+        ConfigCommand::RotateKey => rotate_key(globals).await,
+        ConfigCommand::Keys => keys(globals).await,
         ConfigCommand::Unknown(words) => bail!(unknown_subcommand("config", &words)),
     }
 }
@@ -197,6 +207,42 @@ async fn del(args: DelArgs, globals: &Globals) -> Result<()> {
             async move { ConfigClient::new(ch).delete(req).await.map(drop) }
         })
         .await?;
+    Ok(())
+}
+
+async fn rotate_key(globals: &Globals) -> Result<()> {
+    let session = globals.session()?;
+    let client = session.client().await?;
+    client
+        .mutate(|ch| {
+            let req = client.request(RotateKeyRequest {});
+            async move { ConfigClient::new(ch).rotate_key(req).await.map(drop) }
+        })
+        .await?;
+    Ok(())
+}
+
+async fn keys(globals: &Globals) -> Result<()> {
+    let session = globals.session()?;
+    let client = session.client().await?;
+    let keys = client
+        .call(|ch| {
+            let req = client.request(KeysRequest {});
+            async move { Ok(ConfigClient::new(ch).keys(req).await?.into_inner().keys) }
+        })
+        .await?;
+    let mut table = Table::with_header(&["ID", "ACTIVE", "SECRETS", "KIND"]);
+    for k in keys {
+        let kind = if k.operator { "operator" } else { "data" };
+        let active = if k.active { "yes" } else { "no" };
+        table.row(vec![
+            k.id,
+            active.into(),
+            k.secrets.to_string(),
+            kind.into(),
+        ]);
+    }
+    output::print(table.render());
     Ok(())
 }
 

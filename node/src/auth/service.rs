@@ -281,11 +281,12 @@ impl AuthService {
                 .ok_or_else(|| ApiError::BadRequest("invalid token provided".into()))?
         } else if !req.id.is_empty() && !req.secret.is_empty() {
             self.ensure_default_admin(&ns).await?;
-            let throttle_key = format!("{ns}/{}", req.id);
-            self.limiter.check(&throttle_key)?;
             let account = auth::find_account(self.barrier().await?, &ns, &req.id)
                 .map_err(storage)?
                 .ok_or_else(|| ApiError::BadRequest("Account not found with this ID".into()))?;
+            // Keyed by the account's id, so guessing by id and by name share one budget.
+            let throttle_key = format!("{ns}/{}", account.id);
+            self.limiter.check(&throttle_key)?;
             if !secrets::verify(req.secret, account.secret_hash.clone()).await? {
                 self.limiter.failed(&throttle_key);
                 return Err(ApiError::BadRequest("Secret not correct".into()));
@@ -374,7 +375,7 @@ impl AuthService {
         let expected_hash = if privileged {
             None
         } else {
-            let throttle_key = format!("{ns}/{id}");
+            let throttle_key = format!("{ns}/{}", account.id);
             self.limiter.check(&throttle_key)?;
             if !secrets::verify(req.old_secret, account.secret_hash.clone()).await? {
                 self.limiter.failed(&throttle_key);

@@ -56,6 +56,11 @@ impl SecretCipher {
         })
     }
 
+    /// The id secrets sealed by this key carry.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
     /// Encrypts `plain` under a fresh random nonce.
     pub fn seal(&self, plain: &[u8]) -> Secret {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);

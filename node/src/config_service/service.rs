@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 
-use super::SecretCipher;
+use super::Keys;
 use crate::auth::{with_caller, Caller};
 use crate::error::ApiError;
 
@@ -24,8 +24,7 @@ const WATCH_BUFFER: usize = 16;
 #[derive(Clone)]
 pub struct ConfigService {
     cluster: Arc<Cluster>,
-    /// `None` when the cluster has no config key: secret writes then fail as in Micro.
-    cipher: Option<SecretCipher>,
+    keys: Keys,
 }
 
 fn config_error(e: ConfigError) -> ApiError {
@@ -49,15 +48,9 @@ fn pick_namespace(requested: &str, caller: &Caller) -> Result<String, ApiError> 
 }
 
 impl ConfigService {
-    /// A service answering through `cluster`, sealing secrets with `cipher`.
-    pub fn new(cluster: Arc<Cluster>, cipher: Option<SecretCipher>) -> Self {
-        ConfigService { cluster, cipher }
-    }
-
-    fn cipher(&self) -> Result<&SecretCipher, ApiError> {
-        self.cipher
-            .as_ref()
-            .ok_or_else(|| ApiError::Internal("Can't encode secret: secret key is not set".into()))
+    /// A service answering through `cluster`, sealing secrets with `keys`.
+    pub fn new(cluster: Arc<Cluster>, keys: Keys) -> Self {
+        ConfigService { cluster, keys }
     }
 
     async fn propose(&self, cmd: ConfigCommand) -> Result<u64, ApiError> {
@@ -92,16 +85,11 @@ impl ConfigService {
     /// A value as compact JSON, secrets masked unless `reveal`.
     fn render(&self, view: Option<&config::ConfigView>, reveal: bool) -> Result<String, ApiError> {
         match (view, reveal) {
-            (Some(v), true) => {
-                let cipher = self.cipher()?;
-                v.render_revealed(|secret| {
-                    let plain = cipher
-                        .open(secret)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
-                    serde_json::from_slice(&plain)
-                        .map_err(|e| ApiError::Internal(format!("corrupt secret: {e}")))
-                })
-            }
+            (Some(v), true) => v.render_revealed(|secret| {
+                let plain = self.keys.open(secret)?;
+                serde_json::from_slice(&plain)
+                    .map_err(|e| ApiError::Internal(format!("corrupt secret: {e}")))
+            }),
             _ => Ok(config::render_masked(view)),
         }
     }
@@ -138,9 +126,6 @@ impl ConfigService {
         let ns = pick_namespace(&req.namespace, caller)?;
         config::split_path(&req.path).map_err(config_error)?;
         let reveal = req.options.is_some_and(|o| o.secret);
-        if reveal {
-            self.cipher()?;
-        }
         self.cluster.read_barrier().await?;
         let mut applied = self.cluster.applied();
         let mut index = self.cluster.local_status().applied_index;
@@ -203,7 +188,7 @@ impl ConfigService {
         let parsed: serde_json::Value = serde_json::from_str(&data)
             .map_err(|e| ApiError::BadRequest(format!("Request is invalid JSON: {e}")))?;
         let value = if req.options.is_some_and(|o| o.secret) {
-            let cipher = self.cipher()?;
+            let cipher = self.keys.active()?;
             match flatten_leaves(&parsed) {
                 Some(leaves) => ConfigValue::SecretObject(
                     leaves
@@ -242,6 +227,50 @@ impl ConfigService {
         Ok(pb::DeleteResponse { revision })
     }
 
+    /// Config.RotateKey (extension, admins of `micro`): a new data key seals new secrets
+    /// from now on; the leader reseals existing ones in the background.
+    pub async fn rotate_key(
+        &self,
+        caller: &Caller,
+        _req: pb::RotateKeyRequest,
+    ) -> Result<pb::RotateKeyResponse, ApiError> {
+        caller.authorize_admin(crate::namespace::DEFAULT_NAMESPACE)?;
+        Ok(pb::RotateKeyResponse {
+            key_id: self.keys.rotate().await?,
+        })
+    }
+
+    /// Config.Keys (extension, admins of `micro`): every key that seals secrets, which one
+    /// is active, and how many secrets each seals.
+    pub async fn list_keys(
+        &self,
+        caller: &Caller,
+        _req: pb::KeysRequest,
+    ) -> Result<pb::KeysResponse, ApiError> {
+        caller.authorize_admin(crate::namespace::DEFAULT_NAMESPACE)?;
+        self.cluster.read_barrier().await?;
+        let reader = self.cluster.reader();
+        let ring = config::keyring(reader).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let usage = config::usage(reader).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let operator = self.keys.operator_id().to_owned();
+        let mut ids: Vec<String> = ring.keys.keys().cloned().collect();
+        if ring.active.is_none() || usage.contains_key(&operator) {
+            ids.insert(0, operator.clone());
+        }
+        let active = ring.active.clone().unwrap_or_else(|| operator.clone());
+        Ok(pb::KeysResponse {
+            keys: ids
+                .into_iter()
+                .map(|id| pb::KeyInfo {
+                    active: id == active,
+                    secrets: usage.get(&id).copied().unwrap_or(0),
+                    operator: id == operator,
+                    id,
+                })
+                .collect(),
+        })
+    }
+
     /// Config.Read (legacy): the masked value as a change set.
     pub async fn read(
         &self,
@@ -278,6 +307,26 @@ impl ConfigService {
 #[tonic::async_trait]
 impl pb::config_server::Config for ConfigService {
     type WatchStream = ReceiverStream<Result<pb::WatchResponse, Status>>;
+
+    async fn rotate_key(
+        &self,
+        req: Request<pb::RotateKeyRequest>,
+    ) -> Result<tonic::Response<pb::RotateKeyResponse>, Status> {
+        with_caller(req, |caller, r| async move {
+            ConfigService::rotate_key(self, &caller, r).await
+        })
+        .await
+    }
+
+    async fn keys(
+        &self,
+        req: Request<pb::KeysRequest>,
+    ) -> Result<tonic::Response<pb::KeysResponse>, Status> {
+        with_caller(req, |caller, r| async move {
+            ConfigService::list_keys(self, &caller, r).await
+        })
+        .await
+    }
 
     async fn watch(
         &self,
@@ -346,6 +395,12 @@ impl crate::api::JsonService for ConfigService {
             })),
             "Config.Delete" => Box::pin(json(body, move |r| async move {
                 ConfigService::delete(self, &caller, r).await
+            })),
+            "Config.RotateKey" => Box::pin(json(body, move |r| async move {
+                ConfigService::rotate_key(self, &caller, r).await
+            })),
+            "Config.Keys" => Box::pin(json(body, move |r| async move {
+                ConfigService::list_keys(self, &caller, r).await
             })),
             "Config.Read" => Box::pin(json(body, move |r| async move {
                 ConfigService::read(self, &caller, r).await

@@ -8,7 +8,7 @@ use super::model::{
     document_key, secret_bytes, split_path, validate_namespace, Document, Leaf, MAX_DOCUMENT_BYTES,
     MAX_SECRET_BYTES, MAX_VALUE_BYTES,
 };
-use super::{ConfigCommand, ConfigError, ConfigResponse, ConfigTree, ConfigValue};
+use super::{keyring, ConfigCommand, ConfigError, ConfigResponse, ConfigTree, ConfigValue};
 use crate::kv::{ApplyError, KvRead, Txn};
 use crate::ApplyContext;
 
@@ -70,6 +70,24 @@ pub fn apply(
                 revision: ctx.index,
             })
         }
+        ConfigCommand::AddKey { key_id, sealed } => {
+            Ok(match keyring::add_key(txn, key_id, sealed)? {
+                Ok(changed) => ConfigResponse::Rekeyed { changed },
+                Err(e) => ConfigResponse::Err(e),
+            })
+        }
+        ConfigCommand::Reseal {
+            namespace,
+            segments,
+            from,
+            to,
+        } => Ok(ConfigResponse::Rekeyed {
+            changed: keyring::reseal(txn, &namespace, &segments, &from, to)?,
+        }),
+        ConfigCommand::DropKey { key_id } => Ok(match keyring::drop_key(txn, &key_id)? {
+            Ok(changed) => ConfigResponse::Rekeyed { changed },
+            Err(e) => ConfigResponse::Err(e),
+        }),
     }
 }
 
@@ -133,11 +151,11 @@ pub(crate) fn load(kv: &dyn KvRead, namespace: &str) -> Result<Option<Document>,
         .transpose()
 }
 
-pub(crate) fn encode(doc: &Document) -> Result<Vec<u8>, ApplyError> {
+pub(crate) fn encode<T: serde::Serialize>(doc: &T) -> Result<Vec<u8>, ApplyError> {
     bincode::serialize(doc).map_err(|e| ApplyError::Corrupt(format!("encode config: {e}")))
 }
 
-pub(crate) fn decode(b: &[u8]) -> Result<Document, ApplyError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApplyError> {
     bincode::deserialize(b).map_err(|e| ApplyError::Corrupt(format!("decode config: {e}")))
 }
 

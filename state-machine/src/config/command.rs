@@ -25,6 +25,30 @@ pub enum ConfigCommand {
         /// Dot path inside the document; empty means the whole document.
         path: String,
     },
+    /// Adds a data key to the keyring and makes it the one that seals new secrets.
+    AddKey {
+        /// The key's id (what secrets sealed by it carry).
+        key_id: String,
+        /// The key, sealed under the operator's key.
+        sealed: Secret,
+    },
+    /// Replaces one secret leaf with the same value sealed by another key, if the leaf still
+    /// holds `from` (a compare-and-set: a concurrent `Set` wins). Leaves the revision alone.
+    Reseal {
+        /// Whose document.
+        namespace: String,
+        /// The leaf's path segments.
+        segments: Vec<String>,
+        /// The ciphertext the proposer read.
+        from: Secret,
+        /// The same value sealed by the active key.
+        to: Secret,
+    },
+    /// Removes a data key that is neither active nor used by any secret.
+    DropKey {
+        /// The key's id.
+        key_id: String,
+    },
 }
 
 /// The value of a [`ConfigCommand::Set`]. Append-only enum.
@@ -63,4 +87,9 @@ pub enum ConfigResponse {
     },
     /// The command was refused; nothing changed.
     Err(ConfigError),
+    /// A keyring command applied; `changed` says whether it changed anything.
+    Rekeyed {
+        /// Whether the state changed.
+        changed: bool,
+    },
 }

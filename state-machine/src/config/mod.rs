@@ -27,6 +27,7 @@ mod apply;
 mod command;
 mod error;
 mod json;
+mod keyring;
 mod model;
 mod query;
 mod tree;
@@ -36,6 +37,7 @@ pub use apply::apply;
 pub use command::{ConfigCommand, ConfigResponse, ConfigValue};
 pub use error::ConfigError;
 pub use json::{canonical, flatten_leaves, to_compact_json};
+pub use keyring::{keyring, sealed_leaves, usage, Keyring, SealedLeaf};
 pub use model::{
     split_path, validate_namespace, Document, Leaf, Secret, MAX_DOCUMENT_BYTES, MAX_KEY_ID_BYTES,
     MAX_NAMESPACE_BYTES, MAX_PATH_BYTES, MAX_SECRET_BYTES, MAX_VALUE_BYTES, SECRET_MASK,

@@ -42,6 +42,18 @@ impl ConfigTree {
         Some(node)
     }
 
+    /// Returns the node at `segments` for editing; `None` when absent.
+    pub(crate) fn get_mut(&mut self, segments: &[&str]) -> Option<&mut ConfigTree> {
+        let mut node = self;
+        for segment in segments {
+            match node {
+                ConfigTree::Object(children) => node = children.get_mut(*segment)?,
+                ConfigTree::Leaf(_) => return None,
+            }
+        }
+        Some(node)
+    }
+
     /// Returns the node at `segments`, creating empty objects for what is missing; a leaf on
     /// the way is replaced by an object (an object overwrites a scalar).
     pub(crate) fn slot(&mut self, segments: &[&str]) -> &mut ConfigTree {
