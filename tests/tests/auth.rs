@@ -188,6 +188,18 @@ async fn tokens_rules_and_accounts_across_nodes() -> anyhow::Result<()> {
         (code, body["Detail"].as_str()),
         (400, Some("A rule with this ID already exists"))
     );
+    // Malformed rules are refused and change nothing.
+    let malformed = [
+        rule("no-name", "", ("service", "", "*")),
+        rule("colon", "", ("service", "a:b", "*")),
+        rule("", "", ("service", "auth", "*")),
+        json!({"rule": {"id": "no-access", "resource": {"type": "*", "name": "*", "endpoint": "*"}}}),
+        json!({"rule": {"id": "no-resource", "access": "GRANTED"}}),
+    ];
+    for bad in malformed {
+        let (code, body) = c.post(0, "/auth/rules/create", &bad).await?;
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
     let (code, _) = c
         .post(2, "/auth/rules/delete", &json!({"id": "default"}))
         .await?;
