@@ -57,6 +57,7 @@ impl Db {
                         api: format!("{ip}:8080"),
                         proxy: format!("{ip}:8081"),
                         peer: format!("{ip}:{PEER_PORT}"),
+                        admin: format!("{ip}:8082"),
                     };
                     (addrs, net.exec_prefix(i))
                 }

@@ -70,30 +70,44 @@ impl Services {
 impl Backend for Services {
     fn call(&self, req: CallRequest) -> BoxFuture<'_, Result<serde_json::Value, GatewayError>> {
         Box::pin(async move {
-            // Rules apply to every path, existing or not, as Micro's gateway checks them
-            // before routing: a locked-down namespace reveals nothing to anonymous callers.
-            let caller = self
-                .guard
-                .admit(
-                    &req.service,
-                    &req.endpoint,
-                    req.namespace.as_deref(),
-                    req.headers.get("authorization").map(String::as_str),
-                )
-                .map_err(GatewayError::from)?;
-            let Some(service) = self.by_name.get(req.service.as_str()) else {
-                return Err(GatewayError::NotFound(format!(
-                    "service {} not found",
-                    req.service
-                )));
+            let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
+            let outcome = self.dispatch(req).await;
+            let code = match &outcome {
+                Ok(_) => 200,
+                Err(e) => e.status().as_u16(),
             };
-            match service.call(&req.endpoint, caller, req.body) {
-                Some(answer) => answer.await,
-                None => Err(GatewayError::NotFound(format!(
-                    "endpoint {} not found on service {}",
-                    req.endpoint, req.service
-                ))),
-            }
+            crate::admin::count_request("http", &service, &endpoint, &code.to_string());
+            outcome
         })
+    }
+}
+
+impl Services {
+    /// Admits the caller, then routes the call to its service.
+    async fn dispatch(&self, req: CallRequest) -> Result<serde_json::Value, GatewayError> {
+        // Rules apply to every path, existing or not, as Micro's gateway checks them
+        // before routing: a locked-down namespace reveals nothing to anonymous callers.
+        let caller = self
+            .guard
+            .admit(
+                &req.service,
+                &req.endpoint,
+                req.namespace.as_deref(),
+                req.headers.get("authorization").map(String::as_str),
+            )
+            .map_err(GatewayError::from)?;
+        let Some(service) = self.by_name.get(req.service.as_str()) else {
+            return Err(GatewayError::NotFound(format!(
+                "service {} not found",
+                req.service
+            )));
+        };
+        match service.call(&req.endpoint, caller, req.body) {
+            Some(answer) => answer.await,
+            None => Err(GatewayError::NotFound(format!(
+                "endpoint {} not found on service {}",
+                req.endpoint, req.service
+            ))),
+        }
     }
 }

@@ -9,11 +9,13 @@
 //! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
+//! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
 //!
 //! Must not depend on `cli` (no clap in the server library).
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cluster;

@@ -36,6 +36,8 @@ pub struct Listeners {
     pub proxy: TcpListener,
     /// Peer QUIC.
     pub peer: std::net::UdpSocket,
+    /// Health, readiness and metrics.
+    pub admin: TcpListener,
 }
 
 impl Listeners {
@@ -49,7 +51,15 @@ impl Listeners {
             .with_context(|| format!("binding --proxy-address {}", cfg.proxy_address))?;
         let peer = std::net::UdpSocket::bind(cfg.peer_address)
             .with_context(|| format!("binding --peer-address {}", cfg.peer_address))?;
-        Ok(Listeners { api, proxy, peer })
+        let admin = TcpListener::bind(cfg.admin_address)
+            .await
+            .with_context(|| format!("binding --admin-address {}", cfg.admin_address))?;
+        Ok(Listeners {
+            api,
+            proxy,
+            peer,
+            admin,
+        })
     }
 }
 
@@ -68,6 +78,8 @@ pub struct Node {
     pub api_address: SocketAddr,
     /// Bound proxy address.
     pub proxy_address: SocketAddr,
+    /// Bound admin address.
+    pub admin_address: SocketAddr,
 }
 
 /// Replaces a wildcard host with the advertised peer host, so members record reachable addresses.
@@ -86,8 +98,10 @@ impl Node {
         listeners: Listeners,
         stop: CancellationToken,
     ) -> anyhow::Result<Node> {
+        crate::admin::install_metrics();
         let tracker = TaskTracker::new();
         let api_address = listeners.api.local_addr()?;
+        let admin_address = listeners.admin.local_addr()?;
         let proxy_address = listeners.proxy.local_addr()?;
         let peer_bound = listeners.peer.local_addr()?;
         let explicit = cfg.advertise_address != advertised(cfg.peer_address);
@@ -147,6 +161,12 @@ impl Node {
             ],
         ));
         let mut edges = Vec::new();
+        let (admin_cluster, admin_stop) = (cluster.clone(), stop.clone());
+        edges.push(tokio::spawn(async move {
+            if let Err(e) = crate::admin::serve(listeners.admin, admin_cluster, admin_stop).await {
+                tracing::error!(error = %e, "admin listener stopped");
+            }
+        }));
         let api_stop = stop.clone();
         edges.push(tokio::spawn(async move {
             if let Err(e) =
@@ -203,6 +223,7 @@ impl Node {
             mode,
             api_address,
             proxy_address,
+            admin_address,
         })
     }
 
@@ -251,6 +272,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         data_dir = %data_dir.display(),
         api = %node.api_address,
         proxy = %node.proxy_address,
+        admin = %node.admin_address,
         peer = %c.this().peer_address,
         "micro server {how}"
     );

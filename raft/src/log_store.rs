@@ -90,11 +90,14 @@ async fn flush_loop(db: sled::Db, mut rx: mpsc::UnboundedReceiver<LogFlushed<Typ
             batch.push(cb);
         }
         let db = db.clone();
+        let started = std::time::Instant::now();
         let outcome = match tokio::task::spawn_blocking(move || db.flush()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         };
+        metrics::histogram!("micro_raft_fsync_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("micro_raft_fsync_batch_entries").record(batch.len() as f64);
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "raft log fsync failed");
         }

@@ -148,6 +148,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        let started = std::time::Instant::now();
         let reader = self.reader();
         let mut txn = Txn::new(&reader);
         let mut responses = Vec::new();
@@ -184,6 +185,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.state
             .apply_batch(batch)
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        metrics::histogram!("micro_raft_apply_seconds").record(started.elapsed().as_secs_f64());
         Ok(responses)
     }
 
@@ -264,6 +266,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .into())
         });
         let (applied, membership, pairs) = captured?;
+        let started = std::time::Instant::now();
         // The log is purged behind this snapshot, so what it covers must be durable first.
         self.store
             .db
@@ -283,6 +286,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             snapshot_id,
         };
         self.store.save_snapshot(&meta, &data)?;
+        metrics::counter!("micro_raft_snapshots_total").increment(1);
+        metrics::histogram!("micro_raft_snapshot_seconds").record(started.elapsed().as_secs_f64());
+        metrics::gauge!("micro_raft_snapshot_bytes").set(data.len() as f64);
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),

@@ -19,6 +19,8 @@ pub struct NodeAddrs {
     pub proxy: String,
     /// QUIC peer.
     pub peer: String,
+    /// Health, readiness and metrics.
+    pub admin: String,
 }
 
 impl NodeAddrs {
@@ -28,6 +30,7 @@ impl NodeAddrs {
             api: format!("127.0.0.1:{}", free_tcp()),
             proxy: format!("127.0.0.1:{}", free_tcp()),
             peer: format!("127.0.0.1:{}", free_udp()),
+            admin: format!("127.0.0.1:{}", free_tcp()),
         }
     }
 }
@@ -92,6 +95,7 @@ impl ServerProcess {
             .args(["--api-address", &self.addrs.api])
             .args(["--proxy-address", &self.addrs.proxy])
             .args(["--peer-address", &self.addrs.peer])
+            .args(["--admin-address", &self.addrs.admin])
             .args(&self.extra)
             .env(
                 "RUST_LOG",

@@ -1,6 +1,7 @@
 //! `micro cluster`: our own cluster administration commands (not in Micro v3).
 //!
-//! `members` prints the Raft membership as an aligned table or as JSON.
+//! `members` prints the Raft membership as an aligned table or as JSON; `health` prints one
+//! line per member and fails unless every member is ready.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -29,10 +30,16 @@ pub enum ClusterCommand {
         #[arg(short, long, value_enum, default_value_t)]
         output: Output,
     },
+    /// One line per member saying whether it is ready; exits non-zero if any is not
+    Health,
     /// Anything else is an error.
     #[command(external_subcommand)]
     Unknown(Vec<String>),
 }
+
+/// How far (in log entries) a member may trail the leader's applied index and still count as
+/// ready: statuses are gathered one member at a time while writes continue.
+const READY_LAG: u64 = 1000;
 
 /// Output format of `cluster members`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -49,21 +56,77 @@ pub enum Output {
 pub async fn run(args: ClusterArgs, globals: &Globals) -> Result<()> {
     match args.command {
         ClusterCommand::Members { output } => {
-            let client = globals.client().await?;
-            let members = client
-                .call(|ch| {
-                    let req = client.request(MembersRequest {});
-                    async move { Ok(ClusterClient::new(ch).members(req).await?.into_inner()) }
-                })
-                .await?;
+            let members = members(globals).await?;
             output::print(match output {
                 Output::Text => members_table(&members),
                 Output::Json => members_json(&members)?,
             });
             Ok(())
         }
+        ClusterCommand::Health => {
+            let members = members(globals).await?;
+            let (text, not_ready) = health_table(&members);
+            output::print(text);
+            if not_ready > 0 {
+                bail!(
+                    "{not_ready} of {} members are not ready",
+                    members.members.len()
+                );
+            }
+            Ok(())
+        }
         ClusterCommand::Unknown(words) => bail!(unknown_subcommand("cluster", &words)),
     }
+}
+
+async fn members(globals: &Globals) -> Result<MembersResponse> {
+    let client = globals.client().await?;
+    Ok(client
+        .call(|ch| {
+            let req = client.request(MembersRequest {});
+            async move { Ok(ClusterClient::new(ch).members(req).await?.into_inner()) }
+        })
+        .await?)
+}
+
+/// `ID ROLE STATUS DETAIL` per member sorted by id, and how many are not ready: a member is
+/// ready when it answers, a leader exists, and it trails the leader by at most
+/// [`READY_LAG`] entries.
+pub fn health_table(resp: &MembersResponse) -> (String, usize) {
+    let leader_applied = resp
+        .members
+        .iter()
+        .find(|m| m.id == resp.leader)
+        .map(|m| m.applied_index);
+    let mut members: Vec<_> = resp.members.iter().collect();
+    members.sort_by_key(|m| m.id);
+    let mut table = Table::with_header(&["ID", "ROLE", "STATUS", "DETAIL"]);
+    let mut not_ready = 0;
+    for m in members {
+        let problem = match leader_applied {
+            _ if m.role == "unreachable" => Some("does not answer".to_owned()),
+            None => Some("no leader".to_owned()),
+            Some(l) if m.applied_index.saturating_add(READY_LAG) < l => Some(format!(
+                "catching up: {} entries behind the leader",
+                l - m.applied_index
+            )),
+            Some(_) => None,
+        };
+        let (status, detail) = match problem {
+            Some(p) => {
+                not_ready += 1;
+                ("not ready", p)
+            }
+            None => ("ready", format!("applied {}", m.applied_index)),
+        };
+        table.row(vec![
+            m.id.to_string(),
+            m.role.clone(),
+            status.into(),
+            detail,
+        ]);
+    }
+    (table.render(), not_ready)
 }
 
 /// Members sorted by id, as `ID ROLE PEER ADDRESS API ADDRESS PROXY ADDRESS APPLIED`.
@@ -137,6 +200,44 @@ pub fn members_json(resp: &MembersResponse) -> Result<String> {
 mod tests {
     use super::*;
     use micro_proto::cluster::Member;
+
+    fn member(id: u64, role: &str, applied: u64) -> Member {
+        Member {
+            id,
+            role: role.into(),
+            applied_index: applied,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn members_are_ready_when_answering_led_and_caught_up() {
+        let resp = MembersResponse {
+            leader: 1,
+            term: 3,
+            members: vec![
+                member(3, "unreachable", 0),
+                member(1, "leader", 5000),
+                member(2, "follower", 4990),
+                member(4, "learner", 100),
+            ],
+        };
+        let (text, not_ready) = health_table(&resp);
+        assert_eq!(not_ready, 2, "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("1  ") && lines[1].contains("ready"),
+            "{text}"
+        );
+        assert!(lines[3].contains("not ready") && lines[3].contains("does not answer"));
+        assert!(lines[4].contains("4900 entries behind"), "{text}");
+        let leaderless = MembersResponse {
+            leader: 0,
+            members: vec![member(1, "follower", 7)],
+            ..Default::default()
+        };
+        assert_eq!(health_table(&leaderless).1, 1);
+    }
 
     fn sample() -> MembersResponse {
         let member = |id: u64, role: &str, applied| Member {

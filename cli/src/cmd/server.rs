@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use micro_node::config::{
-    default_data_dir, DEFAULT_API_ADDRESS, DEFAULT_PEER_ADDRESS, DEFAULT_PROXY_ADDRESS,
-    DEFAULT_SNAPSHOT_THRESHOLD,
+    default_data_dir, DEFAULT_ADMIN_ADDRESS, DEFAULT_API_ADDRESS, DEFAULT_PEER_ADDRESS,
+    DEFAULT_PROXY_ADDRESS, DEFAULT_SNAPSHOT_THRESHOLD,
 };
 use micro_node::{Config, SecretArg};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,9 @@ pub struct ServerArgs {
     /// Node-to-node (QUIC) listen address
     #[arg(long, env = "MICRO_PEER_ADDRESS", default_value = DEFAULT_PEER_ADDRESS)]
     pub peer_address: String,
+    /// Admin listen address: /health, /ready and /metrics (Prometheus)
+    #[arg(long, env = "MICRO_ADMIN_ADDRESS", default_value = DEFAULT_ADMIN_ADDRESS)]
+    pub admin_address: String,
     /// Peer address other nodes dial, when it differs from --peer-address
     #[arg(long, env = "MICRO_ADVERTISE_ADDRESS", value_name = "HOST:PORT")]
     pub advertise_address: Option<String>,
@@ -94,6 +97,7 @@ impl TryFrom<ServerArgs> for Config {
             api_address: args.api_address,
             proxy_address: args.proxy_address,
             peer_address: args.peer_address,
+            admin_address: args.admin_address,
             advertise_address: nonempty(args.advertise_address),
             join: nonempty(args.join),
             join_token: nonempty(args.join_token).map(SecretArg),

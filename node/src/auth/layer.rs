@@ -63,14 +63,24 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let admitted = admit(&self.guard, &request);
+        let route = grpc_route(request.uri().path()).unwrap_or_default();
         Box::pin(async move {
-            match admitted {
+            let response = match admitted {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
-                    inner.call(request).await
+                    inner.call(request).await?
                 }
-                Err(e) => Ok(tonic::Status::from(e).into_http()),
-            }
+                Err(e) => tonic::Status::from(e).into_http(),
+            };
+            // Errors travel as trailers-only responses, so their status is in the headers;
+            // a response without one is a success (its status follows in the trailers).
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("0");
+            crate::admin::count_request("grpc", &route.0, &route.1, code);
+            Ok(response)
         })
     }
 }

@@ -8,6 +8,8 @@ pub const DEFAULT_API_ADDRESS: &str = ":8080";
 pub const DEFAULT_PROXY_ADDRESS: &str = ":8081";
 /// Peer (QUIC) port, as Micro v3's network service peer port.
 pub const DEFAULT_PEER_ADDRESS: &str = ":8085";
+/// Admin listener: `/health`, `/ready`, `/metrics` (and later the dashboard).
+pub const DEFAULT_ADMIN_ADDRESS: &str = ":8082";
 /// Log entries between snapshots.
 pub const DEFAULT_SNAPSHOT_THRESHOLD: u64 = 10_000;
 

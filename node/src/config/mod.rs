@@ -21,6 +21,8 @@ pub struct Config {
     pub proxy_address: String,
     /// QUIC peer listen address.
     pub peer_address: String,
+    /// Admin listen address: health, readiness and metrics.
+    pub admin_address: String,
     /// The peer address other nodes dial, when it differs from the listen address.
     pub advertise_address: Option<String>,
     /// Peer address of any member to join; `None` bootstraps (or restarts) a cluster.
@@ -53,6 +55,7 @@ impl fmt::Debug for Config {
             .field("api_address", &self.api_address)
             .field("proxy_address", &self.proxy_address)
             .field("peer_address", &self.peer_address)
+            .field("admin_address", &self.admin_address)
             .field("advertise_address", &self.advertise_address)
             .field("join", &self.join)
             .field("join_token", &self.join_token)
@@ -73,6 +76,7 @@ impl Default for Config {
             api_address: DEFAULT_API_ADDRESS.into(),
             proxy_address: DEFAULT_PROXY_ADDRESS.into(),
             peer_address: DEFAULT_PEER_ADDRESS.into(),
+            admin_address: DEFAULT_ADMIN_ADDRESS.into(),
             advertise_address: None,
             join: None,
             join_token: None,
@@ -116,6 +120,8 @@ pub struct ValidConfig {
     pub proxy_address: SocketAddr,
     /// Peer bind address.
     pub peer_address: SocketAddr,
+    /// Admin bind address.
+    pub admin_address: SocketAddr,
     /// Peer address advertised to other members.
     pub advertise_address: SocketAddr,
     /// Join target, with its token.
@@ -144,6 +150,7 @@ impl Config {
         let api_address = parse_addr("--api-address", &self.api_address)?;
         let proxy_address = parse_addr("--proxy-address", &self.proxy_address)?;
         let peer_address = parse_addr("--peer-address", &self.peer_address)?;
+        let admin_address = parse_addr("--admin-address", &self.admin_address)?;
         let advertise_address = match &self.advertise_address {
             Some(a) => parse_addr("--advertise-address", a)?,
             None => advertised(peer_address),
@@ -174,6 +181,7 @@ impl Config {
             api_address,
             proxy_address,
             peer_address,
+            admin_address,
             advertise_address,
             join,
             snapshot_threshold: self.snapshot_threshold,

@@ -105,7 +105,12 @@ impl Cluster {
 
     /// Proposes `command` and returns its outcome once committed on a quorum and applied.
     pub async fn write(&self, command: Command) -> Result<Response, ClusterError> {
-        self.write_hops(command, MAX_HOPS).await
+        let started = Instant::now();
+        let outcome = self.write_hops(command, MAX_HOPS).await;
+        let result = if outcome.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("micro_raft_proposal_seconds", "result" => result)
+            .record(started.elapsed().as_secs_f64());
+        outcome
     }
 
     pub(crate) async fn write_hops(
@@ -140,6 +145,7 @@ impl Cluster {
                 command: command.clone(),
                 hops_left: hops_left.saturating_sub(1),
             };
+            metrics::counter!("micro_raft_forwarded_writes_total").increment(1);
             match self.to_leader(&fwd, hops_left, &req, deadline).await? {
                 Some(PeerResponse::Write(r)) => return r.map_err(ClusterError::from),
                 Some(other) => return Err(unexpected(other)),

@@ -1,0 +1,142 @@
+//! Operating a cluster: `/health`, `/ready` and `/metrics` on the admin listener, and
+//! `micro cluster health`.
+
+use std::time::{Duration, Instant};
+
+use micro_tests::{Cli, TestCluster};
+use serde_json::{json, Value};
+
+async fn get(addr: &str, path: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Polls `/ready` until it answers `want`, for up to `within`.
+async fn ready_becomes(addr: &str, want: u16, within: Duration) -> (u16, Value) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (code, text) = get(addr, "/ready").await;
+        if code == want || Instant::now() > deadline {
+            return (code, serde_json::from_str(&text).unwrap_or(Value::Null));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every sample of a Prometheus text exposition, as (name with labels, value); panics on a
+/// line that is neither a comment nor `name[{labels}] value`.
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("not a sample: {l}"));
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {l}"));
+            let bare = name.split('{').next().unwrap_or_default();
+            assert!(
+                !bare.is_empty()
+                    && bare
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "bad metric name in {l}"
+            );
+            (name.to_owned(), value)
+        })
+        .collect()
+}
+
+fn sample(all: &[(String, f64)], name: &str) -> f64 {
+    all.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[tokio::test]
+async fn health_ready_metrics_and_cluster_health() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &[]).await?;
+    let admin = |i: usize| c.nodes[i].addrs.admin.clone();
+
+    let (code, body) = get(&admin(0), "/health").await;
+    assert_eq!((code, body.as_str()), (200, r#"{"status":"ok"}"#));
+    for i in 0..3 {
+        let (code, body) = ready_becomes(&admin(i), 200, Duration::from_secs(10)).await;
+        assert_eq!(code, 200, "node {i}: {body}");
+        assert_eq!(body["ready"], true);
+    }
+
+    // Metrics parse, and the applied index moves with writes.
+    let before = samples(&get(&admin(1), "/metrics").await.1);
+    for i in 0..5 {
+        let (code, _) = c
+            .post(
+                0,
+                "/store/write",
+                &json!({"record": {"key": format!("m{i}"), "value": ""}}),
+            )
+            .await?;
+        assert_eq!(code, 200);
+    }
+    c.post(1, "/store/read", &json!({"key": "m0"})).await?;
+    let (_, text) = get(&admin(1), "/metrics").await;
+    let after = samples(&text);
+    assert!(
+        sample(&after, "micro_raft_applied_index")
+            >= sample(&before, "micro_raft_applied_index") + 5.0,
+        "{text}"
+    );
+    assert_eq!(sample(&after, "micro_raft_has_leader"), 1.0);
+    assert!(
+        text.contains(
+            r#"micro_requests_total{edge="http",service="store",endpoint="Store.Read",code="200"}"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("micro_raft_fsync_seconds_bucket"), "{text}");
+    assert!(text.contains("micro_raft_apply_seconds_count"), "{text}");
+
+    // `micro cluster health`: all ready, then a dead member makes it fail.
+    let cli = Cli::new()?;
+    cli.use_env_as_admin("ops", &c.nodes[0].addrs.proxy)?;
+    let out = cli.run(&["cluster", "health"]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    assert_eq!(
+        out.stdout.lines().filter(|l| l.contains(" ready ")).count(),
+        3,
+        "{}",
+        out.stdout
+    );
+
+    // A node cut off from both peers is not ready; it is again once they are back.
+    c.nodes[1].pause()?;
+    c.nodes[2].pause()?;
+    let (code, body) = ready_becomes(&admin(0), 503, Duration::from_secs(20)).await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["ready"], false);
+    assert!(
+        body["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    c.nodes[1].resume()?;
+    c.nodes[2].resume()?;
+    let (code, body) = ready_becomes(&admin(0), 200, Duration::from_secs(30)).await;
+    assert_eq!(code, 200, "{body}");
+
+    c.nodes[2].kill();
+    c.leader(Duration::from_secs(30)).await?;
+    let out = cli.run(&["cluster", "health"]);
+    assert_ne!(out.code, 0, "{}", out.combined());
+    assert!(out.stdout.contains("does not answer"), "{}", out.combined());
+    assert!(
+        out.combined().contains("1 of 3 members are not ready"),
+        "{}",
+        out.combined()
+    );
+    Ok(())
+}
