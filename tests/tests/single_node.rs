@@ -356,9 +356,11 @@ async fn sigterm_shuts_down_gracefully_and_a_restart_keeps_every_write() -> anyh
     assert!(c.nodes[0].log_text().contains("shutting down"));
     c.nodes[0].start()?;
     c.nodes[0].wait_ready(Duration::from_secs(60)).await?;
-    assert!(c.nodes[0]
-        .log_text()
-        .contains("restarted from its data dir"));
+    assert!(
+        c.nodes[0]
+            .log_shows("restarted from its data dir", Duration::from_secs(10))
+            .await
+    );
     assert_eq!(cli.run(&["store", "list"]).stdout.lines().count(), 20);
     Ok(())
 }
