@@ -127,6 +127,7 @@ impl Node {
                 .map(|k| (CONFIG_KEY_NAME.to_owned(), k.0.clone()))
                 .collect(),
             generated_secrets: vec![(CONFIG_KEY_NAME.to_owned(), KEY_BYTES)],
+            learner: cfg.learner,
         };
         let peer_stop = stop.child_token();
         let (cluster, mode) = Cluster::start(opts, &tracker, peer_stop.clone())

@@ -45,12 +45,22 @@ pub enum PeerRequest {
     },
     /// Ask a member for its role, term and applied index.
     Status,
-    /// Add an authenticated node to the cluster (learner, caught up, then voter).
+    /// Add an authenticated node to the cluster (learner, caught up, then voter unless it
+    /// asked to stay a learner).
     AddMember {
         /// The node id.
         id: NodeId,
         /// Its addresses.
         node: MemberNode,
+        /// Promote it to voter once caught up.
+        voter: bool,
+        /// Forwarding budget.
+        hops_left: u8,
+    },
+    /// An operator's membership change, run on the leader.
+    ChangeMembers {
+        /// What to change.
+        change: MembershipChange,
         /// Forwarding budget.
         hops_left: u8,
     },
@@ -65,6 +75,33 @@ pub enum PeerRequest {
         /// DER certificate signing request.
         csr_der: Vec<u8>,
     },
+}
+
+/// An operator's change to the membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipChange {
+    /// Remove a voter or learner. Without `force`, removing a voter is refused when the voters
+    /// left would have no live majority.
+    Remove {
+        /// The member.
+        id: NodeId,
+        /// Skip the quorum check.
+        force: bool,
+    },
+    /// Make a learner a voter.
+    Promote {
+        /// The member.
+        id: NodeId,
+    },
+}
+
+impl MembershipChange {
+    /// The member it is about.
+    pub fn id(&self) -> NodeId {
+        match self {
+            MembershipChange::Remove { id, .. } | MembershipChange::Promote { id } => *id,
+        }
+    }
 }
 
 /// What a member answers about itself.
@@ -132,6 +169,8 @@ pub enum PeerResponse {
     Status(MemberStatus),
     /// Membership change outcome.
     AddMember(Result<(), ForwardError>),
+    /// Membership change outcome.
+    ChangeMembers(Result<(), ForwardError>),
     /// The cluster CA certificate.
     Ca(String),
     /// Join outcome.

@@ -33,5 +33,6 @@ pub use cluster::{
     now_ms, AppliedWatch, Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus,
     MemberView, StartMode,
 };
+pub use frame::MembershipChange;
 pub use member::MemberNode;
 pub use typ::{NodeId, TypeConfig};

@@ -74,6 +74,11 @@ impl TestCluster {
 
     /// Starts a new node joining through node 0's peer address; returns its index.
     pub async fn add_node(&mut self) -> anyhow::Result<usize> {
+        self.add_node_with(&[]).await
+    }
+
+    /// [`TestCluster::add_node`] with extra flags for the joining run only (e.g. `--learner`).
+    pub async fn add_node_with(&mut self, join_flags: &[&str]) -> anyhow::Result<usize> {
         let i = self.nodes.len();
         let target = self
             .nodes
@@ -88,6 +93,7 @@ impl TestCluster {
             "--join-token".into(),
             self.token.clone(),
         ]);
+        flags.extend(join_flags.iter().map(|f| f.to_string()));
         let mut p = ServerProcess::spawn(
             NodeAddrs::free(),
             &self.dir.path().join(format!("node{i}")),
@@ -114,6 +120,19 @@ impl TestCluster {
     pub async fn members(&self, i: usize) -> anyhow::Result<MembersResponse> {
         let mut c = ClusterClient::new(self.channel(i).await?);
         Ok(c.members(MembersRequest {}).await?.into_inner())
+    }
+
+    /// The raft id of node `i`, as the members list reports it.
+    pub async fn id_of(&self, i: usize) -> anyhow::Result<u64> {
+        let peer = &self.nodes[i].addrs.peer;
+        for j in 0..self.nodes.len() {
+            if let Ok(m) = self.members(j).await {
+                if let Some(member) = m.members.iter().find(|m| &m.peer_address == peer) {
+                    return Ok(member.id);
+                }
+            }
+        }
+        bail!("node {i} is not in the membership")
     }
 
     /// Index of the current leader, as agreed by a running node, waiting up to `within`.

@@ -140,3 +140,58 @@ async fn health_ready_metrics_and_cluster_health() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Learners, promotion, removing a dead member, and refusing a removal that
+/// would leave no live quorum, all through the CLI pointed at one node.
+#[tokio::test]
+async fn membership_changes_through_the_cli() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &[]).await?;
+    let learner = c.add_node_with(&["--learner"]).await?;
+    let learner_id = c.id_of(learner).await?;
+    let cli = Cli::new()?;
+    let all: Vec<String> = (0..3).map(|i| c.nodes[i].addrs.proxy.clone()).collect();
+    cli.use_env_as_admin("ops", &all.join(","))?;
+    let member = |m: &micro_proto::cluster::MembersResponse, id: u64| {
+        m.members.iter().find(|x| x.id == id).cloned().unwrap()
+    };
+
+    // A learner replicates but does not vote, until promoted.
+    let m = c.members(0).await?;
+    assert!(!member(&m, learner_id).voter, "{m:?}");
+    let ok = |args: &[&str]| {
+        let o = cli.run(args);
+        assert_eq!(o.code, 0, "micro {args:?}: {}", o.combined());
+        o.stdout
+    };
+    assert_eq!(ok(&["cluster", "promote", &learner_id.to_string()]), "");
+    assert!(member(&c.members(2).await?, learner_id).voter);
+
+    let target = c.leader(Duration::from_secs(30)).await?;
+
+    // A dead member is removed; the three left keep a quorum.
+    c.nodes[learner].kill();
+    assert_eq!(ok(&["cluster", "remove", &learner_id.to_string()]), "");
+    let m = c.members(0).await?;
+    assert_eq!(m.members.len(), 3, "{m:?}");
+
+    // With one of three voters dead, removing a live one would leave no live quorum.
+    let dead = (target + 1) % 3;
+    let victim = (target + 2) % 3;
+    c.nodes[dead].kill();
+    let victim_id = c.id_of(victim).await?;
+    let refused = cli.run(&["cluster", "remove", &victim_id.to_string()]);
+    assert_ne!(refused.code, 0, "{}", refused.combined());
+    assert!(
+        refused.combined().contains("not a quorum"),
+        "{}",
+        refused.combined()
+    );
+    assert_eq!(c.members(target).await?.members.len(), 3);
+    let bad = cli.run(&["cluster", "remove", "12345"]);
+    assert!(
+        bad.combined().contains("not a member"),
+        "{}",
+        bad.combined()
+    );
+    Ok(())
+}

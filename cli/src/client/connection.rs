@@ -193,6 +193,20 @@ mod tests {
                 members: vec![],
             }))
         }
+
+        async fn remove(
+            &self,
+            _: tonic::Request<micro_proto::cluster::RemoveRequest>,
+        ) -> Result<tonic::Response<micro_proto::cluster::RemoveResponse>, Status> {
+            Err(Status::unimplemented("not in this fake"))
+        }
+
+        async fn promote(
+            &self,
+            _: tonic::Request<micro_proto::cluster::PromoteRequest>,
+        ) -> Result<tonic::Response<micro_proto::cluster::PromoteResponse>, Status> {
+            Err(Status::unimplemented("not in this fake"))
+        }
     }
 
     async fn serve(unavailable: bool) -> (String, tokio::task::JoinHandle<()>) {

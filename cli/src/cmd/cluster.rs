@@ -6,7 +6,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use micro_proto::cluster::cluster_client::ClusterClient;
-use micro_proto::cluster::{MembersRequest, MembersResponse};
+use micro_proto::cluster::{MembersRequest, MembersResponse, PromoteRequest, RemoveRequest};
 use serde::Serialize;
 
 use super::root::{unknown_subcommand, Globals};
@@ -32,6 +32,20 @@ pub enum ClusterCommand {
     },
     /// One line per member saying whether it is ready; exits non-zero if any is not
     Health,
+    /// Remove a member (refused if the voters left would have no live quorum, unless --force)
+    Remove {
+        /// The member's id, as `micro cluster members` prints it
+        id: String,
+        /// Remove it even if the voters left would have no live quorum
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a learner a voter
+    Promote {
+        /// The member's id
+        id: String,
+    },
+
     /// Anything else is an error.
     #[command(external_subcommand)]
     Unknown(Vec<String>),
@@ -75,8 +89,43 @@ pub async fn run(args: ClusterArgs, globals: &Globals) -> Result<()> {
             }
             Ok(())
         }
+        ClusterCommand::Remove { id, force } => {
+            let id = parse_id(&id)?;
+            let client = globals.client().await?;
+            client
+                .mutate(|ch| {
+                    let req = client.request(RemoveRequest { id, force });
+                    async move { ClusterClient::new(ch).remove(req).await.map(drop) }
+                })
+                .await?;
+            Ok(())
+        }
+        ClusterCommand::Promote { id } => {
+            let id = parse_id(&id)?;
+            let client = globals.client().await?;
+            client
+                .mutate(|ch| {
+                    let req = client.request(PromoteRequest { id });
+                    async move { ClusterClient::new(ch).promote(req).await.map(drop) }
+                })
+                .await?;
+            Ok(())
+        }
         ClusterCommand::Unknown(words) => bail!(unknown_subcommand("cluster", &words)),
     }
+}
+
+/// A member id as `cluster members` prints it (decimal), or as logs print it (16 hex digits).
+pub fn parse_id(text: &str) -> Result<u64> {
+    let t = text.trim();
+    if t.len() == 16 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+        if let Ok(id) = u64::from_str_radix(t, 16) {
+            return Ok(id);
+        }
+    }
+    t.parse().with_context(|| {
+        format!("invalid member id {text:?}: expected the ID that 'micro cluster members' prints")
+    })
 }
 
 async fn members(globals: &Globals) -> Result<MembersResponse> {
@@ -140,8 +189,18 @@ pub fn members_table(resp: &MembersResponse) -> String {
         "API ADDRESS",
         "PROXY ADDRESS",
         "APPLIED",
+        "LAG",
     ]);
+    let leader_applied = resp
+        .members
+        .iter()
+        .find(|m| m.id == resp.leader)
+        .map(|m| m.applied_index);
     for m in members {
+        let lag = match leader_applied {
+            Some(l) if m.role != "unreachable" => l.saturating_sub(m.applied_index).to_string(),
+            _ => "-".into(),
+        };
         table.row(vec![
             m.id.to_string(),
             m.role.clone(),
@@ -149,6 +208,7 @@ pub fn members_table(resp: &MembersResponse) -> String {
             m.api_address.clone(),
             m.proxy_address.clone(),
             m.applied_index.to_string(),
+            lag,
         ]);
     }
     table.render()
@@ -261,9 +321,9 @@ mod tests {
     fn table_is_sorted_and_aligned() {
         assert_eq!(
             members_table(&sample()),
-            "ID  ROLE      PEER ADDRESS   API ADDRESS    PROXY ADDRESS  APPLIED\n\
-             2   leader    10.0.0.2:8085  10.0.0.2:8080  10.0.0.2:8081  42\n\
-             3   follower  10.0.0.3:8085  10.0.0.3:8080  10.0.0.3:8081  41\n"
+            "ID  ROLE      PEER ADDRESS   API ADDRESS    PROXY ADDRESS  APPLIED  LAG\n\
+             2   leader    10.0.0.2:8085  10.0.0.2:8080  10.0.0.2:8081  42       0\n\
+             3   follower  10.0.0.3:8085  10.0.0.3:8080  10.0.0.3:8081  41       1\n"
         );
     }
 

@@ -64,6 +64,9 @@ pub struct ServerArgs {
     /// Never create the default admin account (admin/micro) in namespace micro
     #[arg(long, env = "MICRO_AUTH_DISABLE_ADMIN")]
     pub disable_admin: bool,
+    /// With --join: stay a learner (a non-voting replica) until `micro cluster promote`
+    #[arg(long, env = "MICRO_LEARNER")]
+    pub learner: bool,
     /// Log line format (filter with RUST_LOG, default info)
     #[arg(long, env = "MICRO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -104,6 +107,7 @@ impl TryFrom<ServerArgs> for Config {
             snapshot_threshold: args.snapshot_threshold,
             config_secret_key: nonempty(args.config_secret_key).map(SecretArg),
             disable_admin: args.disable_admin,
+            learner: args.learner,
         })
     }
 }

@@ -1,9 +1,10 @@
-//! `Cluster.Members`: each member's id, role, addresses, term and applied index.
+//! The cluster admin API: `Members` (each member's id, role, addresses, term and applied
+//! index), `Remove` and `Promote`; all for admins of `micro`.
 
 use std::sync::Arc;
 
 use micro_proto::cluster as pb;
-use micro_raft::Cluster;
+use micro_raft::{Cluster, MembershipChange};
 use tonic::{Request, Status};
 
 use crate::auth::{with_caller, Caller};
@@ -63,8 +64,59 @@ impl ClusterService {
     }
 }
 
+impl ClusterService {
+    /// Cluster.Remove (admins of `micro`).
+    pub async fn remove(
+        &self,
+        caller: &Caller,
+        req: pb::RemoveRequest,
+    ) -> Result<pb::RemoveResponse, ApiError> {
+        caller.authorize_admin(crate::namespace::DEFAULT_NAMESPACE)?;
+        self.cluster
+            .change_members(MembershipChange::Remove {
+                id: req.id,
+                force: req.force,
+            })
+            .await?;
+        Ok(pb::RemoveResponse {})
+    }
+
+    /// Cluster.Promote (admins of `micro`).
+    pub async fn promote(
+        &self,
+        caller: &Caller,
+        req: pb::PromoteRequest,
+    ) -> Result<pb::PromoteResponse, ApiError> {
+        caller.authorize_admin(crate::namespace::DEFAULT_NAMESPACE)?;
+        self.cluster
+            .change_members(MembershipChange::Promote { id: req.id })
+            .await?;
+        Ok(pb::PromoteResponse {})
+    }
+}
+
 #[tonic::async_trait]
 impl pb::cluster_server::Cluster for ClusterService {
+    async fn remove(
+        &self,
+        req: Request<pb::RemoveRequest>,
+    ) -> Result<tonic::Response<pb::RemoveResponse>, Status> {
+        with_caller(req, |caller, r| async move {
+            ClusterService::remove(self, &caller, r).await
+        })
+        .await
+    }
+
+    async fn promote(
+        &self,
+        req: Request<pb::PromoteRequest>,
+    ) -> Result<tonic::Response<pb::PromoteResponse>, Status> {
+        with_caller(req, |caller, r| async move {
+            ClusterService::promote(self, &caller, r).await
+        })
+        .await
+    }
+
     async fn members(
         &self,
         req: Request<pb::MembersRequest>,
@@ -86,6 +138,12 @@ impl crate::api::JsonService for ClusterService {
         match endpoint {
             "Cluster.Members" => Some(Box::pin(crate::api::json(body, move |r| async move {
                 ClusterService::members(self, &caller, r).await
+            }))),
+            "Cluster.Remove" => Some(Box::pin(crate::api::json(body, move |r| async move {
+                ClusterService::remove(self, &caller, r).await
+            }))),
+            "Cluster.Promote" => Some(Box::pin(crate::api::json(body, move |r| async move {
+                ClusterService::promote(self, &caller, r).await
             }))),
             _ => None,
         }

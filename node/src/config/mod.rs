@@ -36,6 +36,8 @@ pub struct Config {
     pub config_secret_key: Option<SecretArg>,
     /// Never create the default `admin` account (`MICRO_AUTH_DISABLE_ADMIN`).
     pub disable_admin: bool,
+    /// Join as a learner (a non-voting replica) that is never promoted automatically.
+    pub learner: bool,
 }
 
 /// A secret as given on the command line (join token, key); redacted in `Debug`.
@@ -65,6 +67,7 @@ impl fmt::Debug for Config {
                 &self.config_secret_key.as_ref().map(|_| "[redacted]"),
             )
             .field("disable_admin", &self.disable_admin)
+            .field("learner", &self.learner)
             .finish()
     }
 }
@@ -83,6 +86,7 @@ impl Default for Config {
             snapshot_threshold: DEFAULT_SNAPSHOT_THRESHOLD,
             config_secret_key: None,
             disable_admin: false,
+            learner: false,
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct ValidConfig {
     pub config_secret_key: Option<SecretKey>,
     /// Never create the default `admin` account.
     pub disable_admin: bool,
+    /// Join as a learner.
+    pub learner: bool,
 }
 
 /// A 32-byte key; `Debug` never shows it.
@@ -187,6 +193,7 @@ impl Config {
             snapshot_threshold: self.snapshot_threshold,
             config_secret_key,
             disable_admin: self.disable_admin,
+            learner: self.learner,
         })
     }
 }

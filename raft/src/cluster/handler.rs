@@ -42,9 +42,15 @@ impl PeerHandler for Cluster {
                 PeerRequest::AddMember {
                     id,
                     node,
+                    voter,
                     hops_left,
                 } => PeerResponse::AddMember(
-                    self.add_member(id, node, hops_left)
+                    self.add_member(id, node, voter, hops_left)
+                        .await
+                        .map_err(Into::into),
+                ),
+                PeerRequest::ChangeMembers { change, hops_left } => PeerResponse::ChangeMembers(
+                    self.change_members_hops(change, hops_left)
                         .await
                         .map_err(Into::into),
                 ),

@@ -158,7 +158,7 @@ impl Cluster {
     /// was unreachable before the request left": the caller retries. Once a request may have
     /// reached the leader, a lost reply is an error, never a silent retry (the write may have
     /// applied).
-    async fn to_leader(
+    pub(crate) async fn to_leader(
         &self,
         fwd: &ForwardToLeader,
         hops_left: u8,
@@ -186,7 +186,8 @@ impl Cluster {
         match self.peers.call(&node.peer_address, req, remaining).await {
             Ok(PeerResponse::Write(Err(ForwardError::NoLeader(_))))
             | Ok(PeerResponse::ReadIndex(Err(ForwardError::NoLeader(_))))
-            | Ok(PeerResponse::AddMember(Err(ForwardError::NoLeader(_)))) => {
+            | Ok(PeerResponse::AddMember(Err(ForwardError::NoLeader(_))))
+            | Ok(PeerResponse::ChangeMembers(Err(ForwardError::NoLeader(_)))) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 Ok(None)
             }
@@ -257,28 +258,28 @@ impl Cluster {
         }
     }
 
-    /// Adds `id` as a learner, waits until it caught up, then makes it a voter.
+    /// Adds `id` as a learner, waits until it caught up, then (if `voter`) makes it a voter.
     pub(crate) async fn add_member(
         &self,
         id: NodeId,
         node: MemberNode,
+        voter: bool,
         hops_left: u8,
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
         loop {
-            let voters: BTreeSet<NodeId> = self
-                .raft
-                .metrics()
-                .borrow()
-                .membership_config
-                .membership()
-                .voter_ids()
-                .collect();
-            if voters.contains(&id) {
+            let membership = self.raft.metrics().borrow().membership_config.clone();
+            let membership = membership.membership();
+            if membership.voter_ids().any(|v| v == id)
+                || (!voter && membership.get_node(&id).is_some())
+            {
                 return Ok(());
             }
             let step = async {
-                self.raft.add_learner(id, node.clone(), true).await?;
+                let added = self.raft.add_learner(id, node.clone(), true).await?;
+                if !voter {
+                    return Ok(added);
+                }
                 self.raft
                     .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
                     .await
@@ -286,7 +287,8 @@ impl Cluster {
             let fwd = match tokio::time::timeout_at(deadline.into(), step).await {
                 Err(_) => return Err(ClusterError::Timeout(format!("adding node {id:016x}"))),
                 Ok(Ok(_)) => {
-                    tracing::info!(node = %format!("{id:016x}"), %node, "member added as voter");
+                    let role = if voter { "voter" } else { "learner" };
+                    tracing::info!(node = %format!("{id:016x}"), %node, role, "member added");
                     return Ok(());
                 }
                 Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => f,
@@ -303,6 +305,7 @@ impl Cluster {
             let req = PeerRequest::AddMember {
                 id,
                 node: node.clone(),
+                voter,
                 hops_left: hops_left.saturating_sub(1),
             };
             match self.to_leader(&fwd, hops_left, &req, deadline).await? {

@@ -6,6 +6,7 @@ mod error;
 mod handler;
 mod join;
 mod member;
+mod membership;
 mod start;
 
 pub use error::ClusterError;

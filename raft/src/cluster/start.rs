@@ -51,6 +51,8 @@ pub struct ClusterOptions {
     pub secrets: SharedSecrets,
     /// Secrets a bootstrap generates when not given: `(name, length in bytes)`.
     pub generated_secrets: Vec<(String, usize)>,
+    /// Join as a learner that is never promoted automatically (a read-scaling non-voter).
+    pub learner: bool,
 }
 
 /// The secrets a new cluster starts with: those given, plus random ones for the rest.
@@ -240,15 +242,16 @@ impl Cluster {
             }
             StartMode::Joined => {
                 let target = opts.join.as_ref().map(|j| j.0.clone()).unwrap_or_default();
-                request_membership(&cluster, &target).await?;
+                request_membership(&cluster, &target, !opts.learner).await?;
                 dir.clear_joined_via();
             }
             StartMode::Restarted => {
                 if let Some(target) = dir.joined_via() {
                     // A crash interrupted the join: finish it in the background.
                     let c = cluster.clone();
+                    let voter = !opts.learner;
                     tracker.spawn(async move {
-                        match request_membership(&c, &target).await {
+                        match request_membership(&c, &target, voter).await {
                             Ok(()) => dir.clear_joined_via(),
                             Err(e) => {
                                 tracing::error!(error = %e, "finishing the interrupted join failed")
@@ -262,11 +265,17 @@ impl Cluster {
     }
 }
 
-/// Asks `target` (any member) to add this node; retries while the cluster elects a leader.
-async fn request_membership(cluster: &Cluster, target: &str) -> Result<(), ClusterError> {
+/// Asks `target` (any member) to add this node, as a voter or a learner; retries while the
+/// cluster elects a leader.
+async fn request_membership(
+    cluster: &Cluster,
+    target: &str,
+    voter: bool,
+) -> Result<(), ClusterError> {
     let req = PeerRequest::AddMember {
         id: cluster.id,
         node: cluster.this.clone(),
+        voter,
         hops_left: MAX_HOPS,
     };
     let mut last = String::new();
