@@ -25,6 +25,8 @@ use crate::store::{purge_expired, StoreService};
 
 /// Largest gRPC message accepted (values are at most 1 MiB).
 const MAX_GRPC_MESSAGE: usize = 4 * 1024 * 1024;
+/// How long shutdown lets the edges finish in-flight requests.
+const EDGE_DRAIN: Duration = Duration::from_secs(5);
 /// How long shutdown waits for leftover tasks.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
@@ -164,8 +166,9 @@ impl Node {
         let mut edges = Vec::new();
         let (admin_cluster, admin_stop) = (cluster.clone(), stop.clone());
         edges.push(tokio::spawn(async move {
-            if let Err(e) = crate::admin::serve(listeners.admin, admin_cluster, admin_stop).await {
-                tracing::error!(error = %e, "admin listener stopped");
+            match crate::admin::serve(listeners.admin, admin_cluster, admin_stop).await {
+                Ok(()) => tracing::info!("admin listener stopped"),
+                Err(e) => tracing::error!(error = %e, "admin listener failed"),
             }
         }));
         let api_stop = stop.clone();
@@ -205,11 +208,12 @@ impl Node {
         let proxy_stop = stop.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.proxy);
         edges.push(tokio::spawn(async move {
-            if let Err(e) = grpc
+            match grpc
                 .serve_with_incoming_shutdown(incoming, proxy_stop.cancelled_owned())
                 .await
             {
-                tracing::error!(error = %e, "grpc proxy stopped");
+                Ok(()) => tracing::info!("gRPC proxy stopped"),
+                Err(e) => tracing::error!(error = %e, "gRPC proxy failed"),
             }
         }));
         tracker.spawn(purge_expired(cluster.clone(), stop.clone()));
@@ -236,9 +240,19 @@ impl Node {
     /// Stops the node in order; teardown errors are logged, not returned.
     pub async fn shutdown(self) {
         self.stop.cancel();
-        for edge in self.edges {
-            if let Err(e) = edge.await {
-                tracing::warn!(error = %e, "edge task ended abnormally");
+        // In-flight requests get a bounded drain: a client that keeps an idle connection open
+        // must not hold the node up forever.
+        let deadline = tokio::time::Instant::now() + EDGE_DRAIN;
+        for mut edge in self.edges {
+            match tokio::time::timeout_at(deadline, &mut edge).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "edge task ended abnormally"),
+                Err(_) => {
+                    tracing::warn!(
+                        "an edge still had open connections after {EDGE_DRAIN:?}; closing it"
+                    );
+                    edge.abort();
+                }
             }
         }
         self.cluster.shutdown().await;

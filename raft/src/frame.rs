@@ -93,13 +93,22 @@ pub enum MembershipChange {
         /// The member.
         id: NodeId,
     },
+    /// Record a member's new addresses (it restarted with another `--advertise-address`).
+    Readdress {
+        /// The member.
+        id: NodeId,
+        /// Its addresses now.
+        node: MemberNode,
+    },
 }
 
 impl MembershipChange {
     /// The member it is about.
     pub fn id(&self) -> NodeId {
         match self {
-            MembershipChange::Remove { id, .. } | MembershipChange::Promote { id } => *id,
+            MembershipChange::Remove { id, .. }
+            | MembershipChange::Promote { id }
+            | MembershipChange::Readdress { id, .. } => *id,
         }
     }
 }

@@ -195,3 +195,59 @@ async fn membership_changes_through_the_cli() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A node restarted on other addresses updates its member record instead of becoming a new
+/// member, and serves again: a follower (which asks the leader) and then the leader (which
+/// nobody can reach at its old address, so it records the change itself).
+// Multi-threaded: `terminate` blocks its thread, and the server's graceful stop waits for the
+// test's idle gRPC connections, which only a running runtime closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_on_new_addresses_keeps_its_identity() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &[]).await?;
+    let leader = c.leader(Duration::from_secs(30)).await?;
+    let follower = (leader + 1) % 3;
+    for (round, i) in [follower, leader].into_iter().enumerate() {
+        let id = c.id_of(i).await?;
+        assert_eq!(
+            c.nodes[i].terminate(Duration::from_secs(20))?,
+            Some(0),
+            "round {round}"
+        );
+        c.nodes[i].addrs = micro_tests::NodeAddrs::free();
+        c.nodes[i].start()?;
+        c.nodes[i].wait_ready(Duration::from_secs(60)).await?;
+        let other = (i + 2) % 3;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = c.members(other).await?;
+            let record = m.members.iter().find(|x| x.id == id).cloned();
+            if let Some(r) = record.filter(|r| r.peer_address == c.nodes[i].addrs.peer) {
+                assert_eq!(m.members.len(), 3, "{m:?}");
+                assert_eq!(r.proxy_address, c.nodes[i].addrs.proxy);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "record not updated: {m:?}\n{}",
+                c.nodes[i].log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let key = format!("moved{round}");
+        let (code, _) = c
+            .post(
+                other,
+                "/store/write",
+                &json!({"record": {"key": key, "value": "eA=="}}),
+            )
+            .await?;
+        assert_eq!(code, 200);
+        let (code, body) = c.post(i, "/store/read", &json!({"key": key})).await?;
+        assert_eq!(
+            (code, &body["records"][0]["value"]),
+            (200, &json!("eA==")),
+            "{body}"
+        );
+    }
+    Ok(())
+}

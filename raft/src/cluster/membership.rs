@@ -1,8 +1,9 @@
 //! Operator membership changes, answered by any node: remove a member (refused when the voters
-//! left would have no live quorum, unless forced) and promote a learner. Changes run on the
-//! leader; other nodes forward them.
+//! left would have no live quorum, unless forced), promote a learner, and record a member's
+//! new addresses after it restarted with others. Changes run on the leader; other nodes
+//! forward them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -99,6 +100,12 @@ impl Cluster {
                 ChangeMembers::RemoveVoters(BTreeSet::from([id]))
             }
             MembershipChange::Remove { .. } => ChangeMembers::RemoveNodes(BTreeSet::from([id])),
+            MembershipChange::Readdress { node, .. } => {
+                if membership.get_node(&id) == Some(node) {
+                    return Ok(Step::Done);
+                }
+                ChangeMembers::SetNodes(BTreeMap::from([(id, node.clone())]))
+            }
         };
         match self.raft.change_membership(request, false).await {
             Ok(_) => {
@@ -135,5 +142,67 @@ impl Cluster {
             )));
         }
         Ok(())
+    }
+
+    /// After a restart with other addresses than the membership records, asks the members (at
+    /// their recorded addresses) to record the new ones, until one accepts. Nobody can reach
+    /// this node at its old address, so it must reach out itself.
+    pub(crate) async fn announce_new_address(&self) -> Result<(), ClusterError> {
+        // Right after start-up the metrics may not show the stored membership yet.
+        let id = self.id;
+        let _ = self
+            .raft
+            .wait(Some(CHANGE_TIMEOUT))
+            .metrics(
+                |m| m.membership_config.membership().get_node(&id).is_some(),
+                "the stored membership",
+            )
+            .await;
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let membership = membership.membership().clone();
+        if membership.get_node(&self.id) == Some(&self.this) {
+            return Ok(());
+        }
+        let Some(old) = membership.get_node(&self.id) else {
+            return Ok(());
+        };
+        tracing::info!(old = %old, new = %self.this, "this node's addresses changed; updating its member record");
+        let change = MembershipChange::Readdress {
+            id: self.id,
+            node: self.this.clone(),
+        };
+        if membership.nodes().all(|(id, _)| *id == self.id) {
+            // Alone: this node leads once it has elected itself, and records the change itself.
+            return self.change_members(change).await;
+        }
+        let req = PeerRequest::ChangeMembers {
+            change: change.clone(),
+            hops_left: super::member::MAX_HOPS,
+        };
+        let mut last = String::from("no other member");
+        for _ in 0..60 {
+            if self.raft.metrics().borrow().current_leader == Some(self.id) {
+                // Leading (followers cannot forward to our old address): record it here.
+                return self.change_members(change).await;
+            }
+            for (id, node) in membership.nodes().filter(|(id, _)| **id != self.id) {
+                match self
+                    .peers
+                    .call(&node.peer_address, &req, CHANGE_TIMEOUT)
+                    .await
+                {
+                    Ok(PeerResponse::ChangeMembers(Ok(()))) => {
+                        tracing::info!("member record updated with the new addresses");
+                        return Ok(());
+                    }
+                    Ok(other) => last = format!("{id:016x} answered {other:?}"),
+                    Err(e) => last = format!("{id:016x}: {e}"),
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Err(ClusterError::Unavailable(format!(
+            "could not record this node's new addresses: {last}"
+        )))
     }
 }

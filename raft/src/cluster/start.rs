@@ -246,6 +246,12 @@ impl Cluster {
                 dir.clear_joined_via();
             }
             StartMode::Restarted => {
+                let c = cluster.clone();
+                tracker.spawn(async move {
+                    if let Err(e) = c.announce_new_address().await {
+                        tracing::error!(error = %e, "updating this node's member record failed");
+                    }
+                });
                 if let Some(target) = dir.joined_via() {
                     // A crash interrupted the join: finish it in the background.
                     let c = cluster.clone();
