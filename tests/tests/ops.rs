@@ -173,6 +173,17 @@ async fn membership_changes_through_the_cli() -> anyhow::Result<()> {
     assert_eq!(ok(&["cluster", "remove", &learner_id.to_string()]), "");
     let m = c.members(0).await?;
     assert_eq!(m.members.len(), 3, "{m:?}");
+    // Coming back, the removed node is refused and told how to rejoin.
+    c.nodes[learner].start()?;
+    assert!(
+        c.nodes[learner]
+            .log_shows("was removed). To bring it back", Duration::from_secs(30))
+            .await,
+        "{}",
+        c.nodes[learner].log_text()
+    );
+    assert_eq!(c.members(0).await?.members.len(), 3);
+    c.nodes[learner].kill();
 
     // With one of three voters dead, removing a live one would leave no live quorum.
     let dead = (target + 1) % 3;

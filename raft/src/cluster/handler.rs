@@ -29,7 +29,16 @@ impl PeerHandler for Cluster {
                 PeerRequest::InstallSnapshot(r) => {
                     PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
                 }
-                PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
+                PeerRequest::Vote(r) => match r.vote.leader_id().voted_for() {
+                    Some(candidate) if self.was_removed(candidate) => {
+                        tracing::warn!(
+                            node = %format!("{candidate:016x}"),
+                            "refused a vote request from a node that is not a member"
+                        );
+                        PeerResponse::Refused(removed_message(candidate))
+                    }
+                    _ => PeerResponse::Vote(self.raft.vote(r).await),
+                },
                 PeerRequest::Write { command, hops_left } => PeerResponse::Write(
                     self.write_hops(command, hops_left)
                         .await
@@ -59,7 +68,27 @@ impl PeerHandler for Cluster {
     }
 }
 
+/// What a node that is no longer a member is told (the prefix is what it recognizes).
+pub(crate) fn removed_message(id: NodeId) -> String {
+    format!(
+        "{REMOVED_PREFIX} node {id:016x} is not a member of this cluster (it was removed). \
+         To bring it back, stop it, empty its --data-dir, and start it again with --join and \
+         --join-token"
+    )
+}
+
+/// The start of [`removed_message`].
+pub(crate) const REMOVED_PREFIX: &str = "removed:";
+
 impl Cluster {
+    /// Whether `id` is unknown to a membership this node has loaded (a node cannot tell before
+    /// its own membership is loaded, and then refuses nobody).
+    fn was_removed(&self, id: NodeId) -> bool {
+        let metrics = self.raft.metrics().borrow().membership_config.clone();
+        let membership = metrics.membership();
+        membership.get_node(&self.id).is_some() && membership.get_node(&id).is_none()
+    }
+
     /// Checks a joiner's secret and signs its certificate request.
     fn admit(&self, secret: &[u8], id: NodeId, csr_der: &[u8]) -> Result<JoinGrant, String> {
         if !self.token.secret_matches(secret) {

@@ -10,6 +10,7 @@ mod membership;
 mod start;
 
 pub use error::ClusterError;
+pub(crate) use handler::REMOVED_PREFIX;
 pub use member::{now_ms, AppliedWatch, Cluster, ClusterView, MemberView};
 pub use start::{ClusterOptions, StartMode};
 

@@ -37,6 +37,9 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     }
 }
 
+/// Whether this process already logged that the cluster removed it.
+static REMOVED_REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Network {
     async fn send<E: std::error::Error>(
         &self,
@@ -57,7 +60,15 @@ impl Network {
 
     fn unexpected<E: std::error::Error>(&self, resp: PeerResponse) -> RpcError<E> {
         let msg = match resp {
-            PeerResponse::Refused(m) => format!("peer {} refused: {m}", self.target),
+            PeerResponse::Refused(m) => {
+                if m.starts_with(crate::cluster::REMOVED_PREFIX) {
+                    // Said loudly once: this node keeps campaigning, and every peer refuses.
+                    if !REMOVED_REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::error!("{m}");
+                    }
+                }
+                format!("peer {} refused: {m}", self.target)
+            }
             other => format!("peer {} sent an unexpected reply: {other:?}", self.target),
         };
         RpcError::Network(NetworkError::new(&std::io::Error::other(msg)))
