@@ -113,6 +113,19 @@ pub fn commit_to_map(
     }
 }
 
+/// Runs `f` in a transaction over `map` and commits what it staged (for unit tests).
+#[cfg(test)]
+pub(crate) fn in_txn<T>(
+    map: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    f: impl FnOnce(&mut Txn<'_>) -> T,
+) -> T {
+    let mut txn = Txn::new(map);
+    let out = f(&mut txn);
+    let changes = txn.into_changes();
+    commit_to_map(map, changes);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -263,24 +263,16 @@ mod tests {
 
     use super::*;
     use crate::auth::{Access, DEFAULT_RULE_ID};
-    use crate::kv::commit_to_map;
+    use crate::kv::in_txn;
 
     type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
     fn run(map: &mut Map, cmd: AuthCommand) -> AuthResponse {
-        let mut txn = Txn::new(map);
-        let r = apply(
-            &mut txn,
-            cmd,
-            &ApplyContext {
-                index: 1,
-                time_ms: 0,
-            },
-        )
-        .unwrap();
-        let changes = txn.into_changes();
-        commit_to_map(map, changes);
-        r
+        let ctx = ApplyContext {
+            index: 1,
+            time_ms: 0,
+        };
+        in_txn(map, |t| apply(t, cmd, &ctx).unwrap())
     }
 
     fn account(ns: &str, id: &str, kind: &str, scopes: &[&str]) -> Account {

@@ -165,16 +165,14 @@ mod tests {
 
     use super::*;
     use crate::config::{get, ConfigView, Secret, MAX_PATH_BYTES};
-    use crate::kv::commit_to_map;
+    use crate::kv::in_txn;
 
     type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
     fn run(map: &mut Map, cmd: ConfigCommand, index: u64) -> ConfigResponse {
-        let mut txn = Txn::new(map);
-        let r = apply(&mut txn, cmd, &ApplyContext { index, time_ms: 0 }).unwrap();
-        let changes = txn.into_changes();
-        commit_to_map(map, changes);
-        r
+        in_txn(map, |t| {
+            apply(t, cmd, &ApplyContext { index, time_ms: 0 }).unwrap()
+        })
     }
 
     fn set(map: &mut Map, path: &str, json: &str, index: u64) -> ConfigResponse {

@@ -153,17 +153,15 @@ mod tests {
 
     use super::*;
     use crate::config::{apply, ConfigCommand, ConfigResponse, ConfigValue};
-    use crate::kv::commit_to_map;
+    use crate::kv::in_txn;
     use crate::ApplyContext;
 
     type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
     fn run(map: &mut Map, cmd: ConfigCommand, index: u64) -> ConfigResponse {
-        let mut txn = Txn::new(map);
-        let r = apply(&mut txn, cmd, &ApplyContext { index, time_ms: 0 }).unwrap();
-        let changes = txn.into_changes();
-        commit_to_map(map, changes);
-        r
+        in_txn(map, |t| {
+            apply(t, cmd, &ApplyContext { index, time_ms: 0 }).unwrap()
+        })
     }
 
     fn secret(key: &str, byte: u8) -> Secret {
