@@ -262,3 +262,90 @@ async fn a_node_restarted_on_new_addresses_keeps_its_identity() -> anyhow::Resul
     }
     Ok(())
 }
+
+/// Grow a 3-node cluster to 5 and shrink it back to 3 while writers keep writing through the
+/// original nodes: every acknowledged write is on every remaining node at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grow_to_five_and_shrink_to_three_under_load_loses_nothing() -> anyhow::Result<()> {
+    use micro_proto::store::{store_client::StoreClient, Record, WriteRequest};
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut c = TestCluster::start(3, &[]).await?;
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..3 {
+        let (proxy, admin) = (c.nodes[w].addrs.proxy.clone(), c.admin.clone());
+        let (acked, stop) = (acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let Ok(channel) = micro_tests::auth::connect(&proxy, &admin).await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let mut store = StoreClient::new(channel);
+                while !stop.load(Ordering::SeqCst) {
+                    let key = format!("grow-{w}-{i}");
+                    i += 1;
+                    let req = WriteRequest {
+                        record: Some(Record {
+                            key: key.clone(),
+                            ..Default::default()
+                        }),
+                        options: None,
+                    };
+                    if store.write(req).await.is_ok() {
+                        acked.lock().map(|mut a| a.insert(key)).ok();
+                    }
+                }
+            }
+        }));
+    }
+    let cli = Cli::new()?;
+    let all: Vec<String> = (0..3).map(|i| c.nodes[i].addrs.proxy.clone()).collect();
+    cli.use_env_as_admin("grow", &all.join(","))?;
+
+    let a = c.add_node().await?;
+    let b = c.add_node().await?;
+    let m = c.members(0).await?;
+    assert_eq!(m.members.iter().filter(|x| x.voter).count(), 5, "{m:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in [a, b] {
+        let id = c.id_of(i).await?;
+        let out = cli.run(&["cluster", "remove", &id.to_string()]);
+        assert_eq!(out.code, 0, "{}", out.combined());
+        c.nodes[i].kill();
+    }
+    let m = c.members(1).await?;
+    assert_eq!(m.members.len(), 3, "{m:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.await?;
+    }
+
+    let acked = acked.lock().map(|a| a.clone()).unwrap_or_default();
+    assert!(acked.len() > 50, "the writers wrote: {}", acked.len());
+    for i in 0..3 {
+        let (code, body) = c.post(i, "/store/list", &json!({})).await?;
+        assert_eq!(code, 200, "{body}");
+        let keys: BTreeSet<String> = body["keys"]
+            .as_array()
+            .map(|k| {
+                k.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lost: Vec<&String> = acked.difference(&keys).collect();
+        assert!(
+            lost.is_empty(),
+            "node {i} lost {} acknowledged writes: {lost:?}",
+            lost.len()
+        );
+    }
+    Ok(())
+}
