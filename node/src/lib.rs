@@ -10,6 +10,7 @@
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
+//! - `handlers`: the macros that put every service method behind both edges.
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
 //!
 //! Must not depend on `cli` (no clap in the server library).
@@ -22,6 +23,7 @@ pub mod cluster;
 pub mod config;
 pub mod config_service;
 pub mod error;
+mod handlers;
 mod namespace;
 pub mod server;
 pub mod store;

@@ -11,10 +11,9 @@ use micro_state_machine::auth::{
     DEFAULT_ADMIN_ID, DEFAULT_NAMESPACE, SERVICE, USER,
 };
 use micro_state_machine::{Command, Response};
-use tonic::{Request, Status};
 
 use super::secrets::{self, RefreshToken};
-use super::{with_caller, Caller, LoginLimiter, Tokens};
+use super::{Caller, LoginLimiter, Tokens};
 use crate::config_service::SecretCipher;
 use crate::error::ApiError;
 
@@ -184,10 +183,10 @@ impl AuthService {
     /// Auth.Generate: creates an account (admins only); answers its plaintext secret once.
     pub async fn generate(
         &self,
-        caller: Caller,
+        caller: &Caller,
         req: pb::GenerateRequest,
     ) -> Result<pb::GenerateResponse, ApiError> {
-        let ns = target_namespace(req.options.as_ref(), &caller)?;
+        let ns = target_namespace(req.options.as_ref(), caller)?;
         caller.authorize_admin(&ns)?;
         if req.id.is_empty() {
             return Err(ApiError::BadRequest("ID required".into()));
@@ -242,7 +241,7 @@ impl AuthService {
     /// Auth.Inspect: the account a token stands for.
     pub async fn inspect(
         &self,
-        _caller: Caller,
+        _caller: &Caller,
         req: pb::InspectRequest,
     ) -> Result<pb::InspectResponse, ApiError> {
         let claims = self
@@ -265,10 +264,10 @@ impl AuthService {
     /// Auth.Token: credentials (id or name + secret) or a refresh token → an access token.
     pub async fn token(
         &self,
-        caller: Caller,
+        caller: &Caller,
         req: pb::TokenRequest,
     ) -> Result<pb::TokenResponse, ApiError> {
-        let ns = target_namespace(req.options.as_ref(), &caller)?;
+        let ns = target_namespace(req.options.as_ref(), caller)?;
         let lifetime = match req.token_expiry {
             s if s <= 0 => DEFAULT_TOKEN_SECS,
             s => s.min(MAX_TOKEN_SECS),
@@ -318,10 +317,10 @@ impl AuthService {
     /// Accounts.List: the namespace's accounts, without secrets (admins only).
     pub async fn list_accounts(
         &self,
-        caller: Caller,
+        caller: &Caller,
         req: pb::ListAccountsRequest,
     ) -> Result<pb::ListAccountsResponse, ApiError> {
-        let ns = target_namespace(req.options.as_ref(), &caller)?;
+        let ns = target_namespace(req.options.as_ref(), caller)?;
         caller.authorize_admin(&ns)?;
         self.ensure_default_admin(&ns).await?;
         let accounts = auth::accounts(self.barrier().await?, &ns).map_err(storage)?;
@@ -333,10 +332,10 @@ impl AuthService {
     /// Accounts.Delete: removes an account by id or name (admins only; not oneself).
     pub async fn delete_account(
         &self,
-        caller: Caller,
+        caller: &Caller,
         req: pb::DeleteAccountRequest,
     ) -> Result<pb::DeleteAccountResponse, ApiError> {
-        let ns = target_namespace(req.options.as_ref(), &caller)?;
+        let ns = target_namespace(req.options.as_ref(), caller)?;
         let me = caller.authorize_admin(&ns)?;
         if req.id.is_empty() {
             return Err(ApiError::BadRequest("ID required".into()));
@@ -354,10 +353,10 @@ impl AuthService {
     /// `micro` or a service account of the namespace. The refresh token is replaced too.
     pub async fn change_secret(
         &self,
-        caller: Caller,
+        caller: &Caller,
         req: pb::ChangeSecretRequest,
     ) -> Result<pb::ChangeSecretResponse, ApiError> {
-        let ns = target_namespace(req.options.as_ref(), &caller)?;
+        let ns = target_namespace(req.options.as_ref(), caller)?;
         let me = caller.authorize(&ns)?;
         if req.new_secret.is_empty() {
             return Err(ApiError::BadRequest("New secret required".into()));
@@ -399,10 +398,10 @@ impl AuthService {
     /// Rules.Create (admins only).
     pub async fn create_rule(
         &self,
-        caller: Caller,
+        caller: &Caller,
         req: pb::CreateRequest,
     ) -> Result<pb::CreateResponse, ApiError> {
-        let ns = target_namespace(req.options.as_ref(), &caller)?;
+        let ns = target_namespace(req.options.as_ref(), caller)?;
         caller.authorize_admin(&ns)?;
         let rule = rule_from_pb(
             req.rule
@@ -419,10 +418,10 @@ impl AuthService {
     /// Rules.Delete (admins only); an absent id succeeds.
     pub async fn delete_rule(
         &self,
-        caller: Caller,
+        caller: &Caller,
         req: pb::DeleteRequest,
     ) -> Result<pb::DeleteResponse, ApiError> {
-        let ns = target_namespace(req.options.as_ref(), &caller)?;
+        let ns = target_namespace(req.options.as_ref(), caller)?;
         caller.authorize_admin(&ns)?;
         if req.id.is_empty() {
             return Err(ApiError::BadRequest("ID required".into()));
@@ -438,10 +437,10 @@ impl AuthService {
     /// Rules.List (any account of the namespace).
     pub async fn list_rules(
         &self,
-        caller: Caller,
+        caller: &Caller,
         req: pb::ListRequest,
     ) -> Result<pb::ListResponse, ApiError> {
-        let ns = target_namespace(req.options.as_ref(), &caller)?;
+        let ns = target_namespace(req.options.as_ref(), caller)?;
         caller.authorize(&ns)?;
         let rules = auth::rules(self.barrier().await?, &ns).map_err(storage)?;
         Ok(pb::ListResponse {
@@ -450,71 +449,32 @@ impl AuthService {
     }
 }
 
-/// One tonic service impl whose methods hand the admitted caller to [`AuthService`]. The whole
-/// impl is generated, because `async_trait` must see the methods already expanded.
-macro_rules! grpc_service {
-    ($trait:path { $($name:ident => $method:ident($req:ty) -> $resp:ty;)* }) => {
-        #[tonic::async_trait]
-        impl $trait for AuthService {
-            $(
-                async fn $name(
-                    &self,
-                    req: Request<$req>,
-                ) -> Result<tonic::Response<$resp>, Status> {
-                    with_caller(req, |caller, r| async move {
-                        AuthService::$method(self, caller, r).await
-                    })
-                    .await
-                }
-            )*
-        }
-    };
-}
-
-grpc_service!(pb::auth_server::Auth {
+crate::handlers::grpc_service!(pb::auth_server::Auth, AuthService {
     generate => generate(pb::GenerateRequest) -> pb::GenerateResponse;
     inspect => inspect(pb::InspectRequest) -> pb::InspectResponse;
     token => token(pb::TokenRequest) -> pb::TokenResponse;
 });
 
-grpc_service!(pb::accounts_server::Accounts {
+crate::handlers::grpc_service!(pb::accounts_server::Accounts, AuthService {
     list => list_accounts(pb::ListAccountsRequest) -> pb::ListAccountsResponse;
     delete => delete_account(pb::DeleteAccountRequest) -> pb::DeleteAccountResponse;
     change_secret => change_secret(pb::ChangeSecretRequest) -> pb::ChangeSecretResponse;
 });
 
-grpc_service!(pb::rules_server::Rules {
+crate::handlers::grpc_service!(pb::rules_server::Rules, AuthService {
     create => create_rule(pb::CreateRequest) -> pb::CreateResponse;
     delete => delete_rule(pb::DeleteRequest) -> pb::DeleteResponse;
     list => list_rules(pb::ListRequest) -> pb::ListResponse;
 });
 
-impl crate::api::JsonService for AuthService {
-    fn call(
-        &self,
-        endpoint: &str,
-        caller: Caller,
-        body: serde_json::Value,
-    ) -> Option<crate::api::JsonAnswer<'_>> {
-        use crate::api::json;
-        macro_rules! route {
-            ($method:ident) => {
-                Box::pin(json(body, move |r| async move {
-                    AuthService::$method(self, caller, r).await
-                }))
-            };
-        }
-        Some(match endpoint {
-            "Auth.Generate" => route!(generate),
-            "Auth.Inspect" => route!(inspect),
-            "Auth.Token" => route!(token),
-            "Accounts.List" => route!(list_accounts),
-            "Accounts.Delete" => route!(delete_account),
-            "Accounts.ChangeSecret" => route!(change_secret),
-            "Rules.Create" => route!(create_rule),
-            "Rules.Delete" => route!(delete_rule),
-            "Rules.List" => route!(list_rules),
-            _ => return None,
-        })
-    }
-}
+crate::handlers::json_service!(AuthService {
+    "Auth.Generate" => generate,
+    "Auth.Inspect" => inspect,
+    "Auth.Token" => token,
+    "Accounts.List" => list_accounts,
+    "Accounts.Delete" => delete_account,
+    "Accounts.ChangeSecret" => change_secret,
+    "Rules.Create" => create_rule,
+    "Rules.Delete" => delete_rule,
+    "Rules.List" => list_rules,
+});

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use micro_proto::cluster as pb;
 use micro_raft::{Cluster, MembershipChange};
-use tonic::{Request, Status};
 
-use crate::auth::{with_caller, Caller};
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// The cluster admin service of one node.
@@ -95,57 +94,14 @@ impl ClusterService {
     }
 }
 
-#[tonic::async_trait]
-impl pb::cluster_server::Cluster for ClusterService {
-    async fn remove(
-        &self,
-        req: Request<pb::RemoveRequest>,
-    ) -> Result<tonic::Response<pb::RemoveResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ClusterService::remove(self, &caller, r).await
-        })
-        .await
-    }
+crate::handlers::grpc_service!(pb::cluster_server::Cluster, ClusterService {
+    members => members(pb::MembersRequest) -> pb::MembersResponse;
+    remove => remove(pb::RemoveRequest) -> pb::RemoveResponse;
+    promote => promote(pb::PromoteRequest) -> pb::PromoteResponse;
+});
 
-    async fn promote(
-        &self,
-        req: Request<pb::PromoteRequest>,
-    ) -> Result<tonic::Response<pb::PromoteResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ClusterService::promote(self, &caller, r).await
-        })
-        .await
-    }
-
-    async fn members(
-        &self,
-        req: Request<pb::MembersRequest>,
-    ) -> Result<tonic::Response<pb::MembersResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ClusterService::members(self, &caller, r).await
-        })
-        .await
-    }
-}
-
-impl crate::api::JsonService for ClusterService {
-    fn call(
-        &self,
-        endpoint: &str,
-        caller: Caller,
-        body: serde_json::Value,
-    ) -> Option<crate::api::JsonAnswer<'_>> {
-        match endpoint {
-            "Cluster.Members" => Some(Box::pin(crate::api::json(body, move |r| async move {
-                ClusterService::members(self, &caller, r).await
-            }))),
-            "Cluster.Remove" => Some(Box::pin(crate::api::json(body, move |r| async move {
-                ClusterService::remove(self, &caller, r).await
-            }))),
-            "Cluster.Promote" => Some(Box::pin(crate::api::json(body, move |r| async move {
-                ClusterService::promote(self, &caller, r).await
-            }))),
-            _ => None,
-        }
-    }
-}
+crate::handlers::json_service!(ClusterService {
+    "Cluster.Members" => members,
+    "Cluster.Remove" => remove,
+    "Cluster.Promote" => promote,
+});

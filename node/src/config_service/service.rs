@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 
 use super::Keys;
-use crate::auth::{with_caller, Caller};
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// Watch answers buffered for a slow reader before the watch waits for it.
@@ -304,29 +304,15 @@ impl ConfigService {
     }
 }
 
-#[tonic::async_trait]
-impl pb::config_server::Config for ConfigService {
+crate::handlers::grpc_service!(pb::config_server::Config, ConfigService {
+    get => get(pb::GetRequest) -> pb::GetResponse;
+    set => set(pb::SetRequest) -> pb::SetResponse;
+    delete => delete(pb::DeleteRequest) -> pb::DeleteResponse;
+    read => read(pb::ReadRequest) -> pb::ReadResponse;
+    rotate_key => rotate_key(pb::RotateKeyRequest) -> pb::RotateKeyResponse;
+    keys => list_keys(pb::KeysRequest) -> pb::KeysResponse;
+}
     type WatchStream = ReceiverStream<Result<pb::WatchResponse, Status>>;
-
-    async fn rotate_key(
-        &self,
-        req: Request<pb::RotateKeyRequest>,
-    ) -> Result<tonic::Response<pb::RotateKeyResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ConfigService::rotate_key(self, &caller, r).await
-        })
-        .await
-    }
-
-    async fn keys(
-        &self,
-        req: Request<pb::KeysRequest>,
-    ) -> Result<tonic::Response<pb::KeysResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ConfigService::list_keys(self, &caller, r).await
-        })
-        .await
-    }
 
     async fn watch(
         &self,
@@ -336,76 +322,13 @@ impl pb::config_server::Config for ConfigService {
         let rx = ConfigService::watch(self, &caller, req.into_inner()).await?;
         Ok(tonic::Response::new(ReceiverStream::new(rx)))
     }
+);
 
-    async fn get(
-        &self,
-        req: Request<pb::GetRequest>,
-    ) -> Result<tonic::Response<pb::GetResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ConfigService::get(self, &caller, r).await
-        })
-        .await
-    }
-
-    async fn set(
-        &self,
-        req: Request<pb::SetRequest>,
-    ) -> Result<tonic::Response<pb::SetResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ConfigService::set(self, &caller, r).await
-        })
-        .await
-    }
-
-    async fn delete(
-        &self,
-        req: Request<pb::DeleteRequest>,
-    ) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ConfigService::delete(self, &caller, r).await
-        })
-        .await
-    }
-
-    async fn read(
-        &self,
-        req: Request<pb::ReadRequest>,
-    ) -> Result<tonic::Response<pb::ReadResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            ConfigService::read(self, &caller, r).await
-        })
-        .await
-    }
-}
-
-impl crate::api::JsonService for ConfigService {
-    fn call(
-        &self,
-        endpoint: &str,
-        caller: Caller,
-        body: serde_json::Value,
-    ) -> Option<crate::api::JsonAnswer<'_>> {
-        use crate::api::json;
-        Some(match endpoint {
-            "Config.Get" => Box::pin(json(body, move |r| async move {
-                ConfigService::get(self, &caller, r).await
-            })),
-            "Config.Set" => Box::pin(json(body, move |r| async move {
-                ConfigService::set(self, &caller, r).await
-            })),
-            "Config.Delete" => Box::pin(json(body, move |r| async move {
-                ConfigService::delete(self, &caller, r).await
-            })),
-            "Config.RotateKey" => Box::pin(json(body, move |r| async move {
-                ConfigService::rotate_key(self, &caller, r).await
-            })),
-            "Config.Keys" => Box::pin(json(body, move |r| async move {
-                ConfigService::list_keys(self, &caller, r).await
-            })),
-            "Config.Read" => Box::pin(json(body, move |r| async move {
-                ConfigService::read(self, &caller, r).await
-            })),
-            _ => return None,
-        })
-    }
-}
+crate::handlers::json_service!(ConfigService {
+    "Config.Get" => get,
+    "Config.Set" => set,
+    "Config.Delete" => delete,
+    "Config.Read" => read,
+    "Config.RotateKey" => rotate_key,
+    "Config.Keys" => list_keys,
+});

@@ -13,7 +13,7 @@ use micro_state_machine::{Command, Response};
 use tonic::{Request, Status};
 
 use super::convert;
-use crate::auth::{with_caller, Caller};
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// Micro's default table.
@@ -192,6 +192,19 @@ impl StoreService {
             .collect())
     }
 
+    /// Store.List as one message: Micro streams List, but over plain HTTP the chunks are
+    /// joined.
+    pub async fn list_joined(
+        &self,
+        caller: &Caller,
+        req: pb::ListRequest,
+    ) -> Result<pb::ListResponse, ApiError> {
+        let chunks = self.list(caller, req).await?;
+        Ok(pb::ListResponse {
+            keys: chunks.into_iter().flat_map(|c| c.keys).collect(),
+        })
+    }
+
     /// Store.Databases: every database, so only for admins of `micro`.
     pub async fn databases(
         &self,
@@ -224,38 +237,13 @@ impl StoreService {
 
 type ListStream = Pin<Box<dyn Stream<Item = Result<pb::ListResponse, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl pb::store_server::Store for StoreService {
-    async fn read(
-        &self,
-        req: Request<pb::ReadRequest>,
-    ) -> Result<tonic::Response<pb::ReadResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            StoreService::read(self, &caller, r).await
-        })
-        .await
-    }
-
-    async fn write(
-        &self,
-        req: Request<pb::WriteRequest>,
-    ) -> Result<tonic::Response<pb::WriteResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            StoreService::write(self, &caller, r).await
-        })
-        .await
-    }
-
-    async fn delete(
-        &self,
-        req: Request<pb::DeleteRequest>,
-    ) -> Result<tonic::Response<pb::DeleteResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            StoreService::delete(self, &caller, r).await
-        })
-        .await
-    }
-
+crate::handlers::grpc_service!(pb::store_server::Store, StoreService {
+    read => read(pb::ReadRequest) -> pb::ReadResponse;
+    write => write(pb::WriteRequest) -> pb::WriteResponse;
+    delete => delete(pb::DeleteRequest) -> pb::DeleteResponse;
+    databases => databases(pb::DatabasesRequest) -> pb::DatabasesResponse;
+    tables => tables(pb::TablesRequest) -> pb::TablesResponse;
+}
     type ListStream = ListStream;
 
     async fn list(
@@ -267,60 +255,13 @@ impl pb::store_server::Store for StoreService {
         let stream: ListStream = Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)));
         Ok(tonic::Response::new(stream))
     }
+);
 
-    async fn databases(
-        &self,
-        req: Request<pb::DatabasesRequest>,
-    ) -> Result<tonic::Response<pb::DatabasesResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            StoreService::databases(self, &caller, r).await
-        })
-        .await
-    }
-
-    async fn tables(
-        &self,
-        req: Request<pb::TablesRequest>,
-    ) -> Result<tonic::Response<pb::TablesResponse>, Status> {
-        with_caller(req, |caller, r| async move {
-            StoreService::tables(self, &caller, r).await
-        })
-        .await
-    }
-}
-
-impl crate::api::JsonService for StoreService {
-    fn call(
-        &self,
-        endpoint: &str,
-        caller: Caller,
-        body: serde_json::Value,
-    ) -> Option<crate::api::JsonAnswer<'_>> {
-        use crate::api::json;
-        Some(match endpoint {
-            "Store.Read" => Box::pin(json(body, move |r| async move {
-                StoreService::read(self, &caller, r).await
-            })),
-            "Store.Write" => Box::pin(json(body, move |r| async move {
-                StoreService::write(self, &caller, r).await
-            })),
-            "Store.Delete" => Box::pin(json(body, move |r| async move {
-                StoreService::delete(self, &caller, r).await
-            })),
-            // Micro streams List; over plain HTTP the chunks are joined into one message.
-            "Store.List" => Box::pin(json(body, move |r| async move {
-                let chunks = StoreService::list(self, &caller, r).await?;
-                Ok(pb::ListResponse {
-                    keys: chunks.into_iter().flat_map(|c| c.keys).collect(),
-                })
-            })),
-            "Store.Databases" => Box::pin(json(body, move |r| async move {
-                StoreService::databases(self, &caller, r).await
-            })),
-            "Store.Tables" => Box::pin(json(body, move |r| async move {
-                StoreService::tables(self, &caller, r).await
-            })),
-            _ => return None,
-        })
-    }
-}
+crate::handlers::json_service!(StoreService {
+    "Store.Read" => read,
+    "Store.Write" => write,
+    "Store.Delete" => delete,
+    "Store.List" => list_joined,
+    "Store.Databases" => databases,
+    "Store.Tables" => tables,
+});
