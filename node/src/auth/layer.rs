@@ -62,8 +62,9 @@ where
         // The clone that was polled ready serves this call; a fresh clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let admitted = admit(&self.guard, &request);
-        let route = grpc_route(request.uri().path()).unwrap_or_default();
+        let route = grpc_route(request.uri().path());
+        let admitted = admit(&self.guard, &request, route.as_ref());
+        let route = route.unwrap_or_default();
         Box::pin(async move {
             let response = match admitted {
                 Ok(caller) => {
@@ -85,10 +86,13 @@ where
     }
 }
 
-/// Resolves `/<package>.<Handler>/<Method>` to Micro's service name (the package) and
-/// endpoint (`Handler.Method`), then admits the caller.
-fn admit<B>(guard: &Guard, request: &http::Request<B>) -> Result<Caller, ApiError> {
-    let (service, endpoint) = grpc_route(request.uri().path()).ok_or_else(|| {
+/// Admits the caller of `request`, whose path resolved to `route` (`None`: a malformed path).
+fn admit<B>(
+    guard: &Guard,
+    request: &http::Request<B>,
+    route: Option<&(String, String)>,
+) -> Result<Caller, ApiError> {
+    let (service, endpoint) = route.ok_or_else(|| {
         ApiError::BadRequest(format!(
             "Method name {:?} invalid format. Expecting service.endpoint",
             request.uri().path()
@@ -102,14 +106,15 @@ fn admit<B>(guard: &Guard, request: &http::Request<B>) -> Result<Caller, ApiErro
             .map(str::to_owned)
     };
     guard.admit(
-        &service,
-        &endpoint,
+        service,
+        endpoint,
         header("micro-namespace").as_deref(),
         header("authorization").as_deref(),
     )
 }
 
-/// `/store.Store/Read` → (`store`, `Store.Read`).
+/// `/store.Store/Read` → (`store`, `Store.Read`): Micro's service name (the package) and
+/// endpoint (`Handler.Method`).
 fn grpc_route(path: &str) -> Option<(String, String)> {
     let (qualified, method) = path.strip_prefix('/')?.split_once('/')?;
     let (package, handler) = qualified.rsplit_once('.')?;

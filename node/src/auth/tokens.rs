@@ -55,6 +55,8 @@ struct SigningKey {
     id: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Only HS256, with expiry, subject and issuer required.
+    validation: Validation,
 }
 
 /// Issues and verifies the cluster's access tokens.
@@ -107,10 +109,7 @@ impl Tokens {
                 "token not issued by this cluster".into(),
             ));
         };
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &key.validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
@@ -141,10 +140,14 @@ impl Tokens {
             .cipher
             .open(&sealed)
             .map_err(|e| format!("unsealing the token signing key: {e}"))?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         let key = Arc::new(SigningKey {
             id: hex::encode(&Sha256::digest(&raw)[..8]),
             encoding: EncodingKey::from_secret(&raw),
             decoding: DecodingKey::from_secret(&raw),
+            validation,
         });
         if let Ok(mut guard) = self.key.write() {
             *guard = Some(key.clone());
