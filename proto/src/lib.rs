@@ -28,12 +28,23 @@ pub mod auth {
     include!(concat!(env!("OUT_DIR"), "/auth.serde.rs"));
 }
 
+/// Micro v3's `registry` package.
+pub mod registry {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("registry");
+    include!(concat!(env!("OUT_DIR"), "/registry.serde.rs"));
+}
+
 /// micro's cluster administration API.
 pub mod cluster {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("cluster");
     include!(concat!(env!("OUT_DIR"), "/cluster.serde.rs"));
 }
+
+/// The protobuf descriptors of every package above (a `FileDescriptorSet`), from which the
+/// node derives the request and response schemas it registers for its endpoints.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 
 #[cfg(test)]
 mod tests {
