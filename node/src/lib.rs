@@ -5,7 +5,9 @@
 //! - [`config`]: the validated server configuration and its defaults.
 //! - [`server`]: binding listeners, starting the cluster member and the edges, shutdown order.
 //! - [`error`]: [`ApiError`], its one mapping to gRPC statuses and one to gateway errors.
-//! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch, expiry purge worker).
+//! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch).
+//! - [`registry`]: the registry service, and the node announcing its own services there.
+//! - [`expiry`]: the leader's workers that remove expired records and instances via the log.
 //! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
@@ -23,8 +25,10 @@ pub mod cluster;
 pub mod config;
 pub mod config_service;
 pub mod error;
+pub mod expiry;
 mod handlers;
 mod namespace;
+pub mod registry;
 pub mod server;
 pub mod store;
 

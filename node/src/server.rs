@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use micro_proto::{auth as auth_pb, cluster as cluster_pb, config as config_pb, store as store_pb};
+use micro_proto::{
+    auth as auth_pb, cluster as cluster_pb, config as config_pb, registry as registry_pb,
+    store as store_pb,
+};
 use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +24,9 @@ use crate::config::{advertised, Config, ValidConfig};
 use crate::config_service::{
     reseal_secrets, ConfigService, Keys, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES,
 };
-use crate::store::{purge_expired, StoreService};
+use crate::expiry::remove_expired;
+use crate::registry::{announce, RegistryService};
+use crate::store::StoreService;
 
 /// Largest gRPC message accepted (values are at most 1 MiB).
 const MAX_GRPC_MESSAGE: usize = 4 * 1024 * 1024;
@@ -148,6 +153,7 @@ impl Node {
         let tokens = Arc::new(Tokens::new(cluster.clone(), cipher.clone()));
         let guard = Arc::new(Guard::new(cluster.clone(), tokens.clone()));
         let auth_svc = AuthService::new(cluster.clone(), tokens, cipher, cfg.disable_admin);
+        let registry_svc = RegistryService::new(cluster.clone());
         let services = Arc::new(Services::new(
             guard.clone(),
             [
@@ -161,6 +167,10 @@ impl Node {
                     Arc::new(config_svc.clone()) as Arc<dyn JsonService>,
                 ),
                 ("auth", Arc::new(auth_svc.clone()) as Arc<dyn JsonService>),
+                (
+                    "registry",
+                    Arc::new(registry_svc.clone()) as Arc<dyn JsonService>,
+                ),
             ],
         ));
         let mut edges = Vec::new();
@@ -204,6 +214,10 @@ impl Node {
             .add_service(
                 auth_pb::rules_server::RulesServer::new(auth_svc)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                registry_pb::registry_server::RegistryServer::new(registry_svc.clone())
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
             );
         let proxy_stop = stop.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.proxy);
@@ -216,8 +230,23 @@ impl Node {
                 Err(e) => tracing::error!(error = %e, "gRPC proxy failed"),
             }
         }));
-        tracker.spawn(purge_expired(cluster.clone(), stop.clone()));
+        tracker.spawn(remove_expired(
+            cluster.clone(),
+            crate::store::EXPIRY,
+            stop.clone(),
+        ));
+        tracker.spawn(remove_expired(
+            cluster.clone(),
+            crate::registry::EXPIRY,
+            stop.clone(),
+        ));
         tracker.spawn(reseal_secrets(cluster.clone(), keys, stop.clone()));
+        tracker.spawn(announce(
+            registry_svc,
+            format!("{:016x}", cluster.id()),
+            cluster.this().proxy_address.clone(),
+            stop.clone(),
+        ));
 
         Ok(Node {
             cluster,

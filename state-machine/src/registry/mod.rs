@@ -21,4 +21,4 @@ pub use model::{
     validate_name, Action, Definition, Endpoint, History, Instance, NodeRecord, Service, Value,
     WatchEvent, DEFAULT_TTL_MS, EXPIRY_PREFIX, HISTORY_LEN, MAX_TTL_MS, MIN_TTL_MS,
 };
-pub use query::{get_service, history, list_services, watch_events};
+pub use query::{definition, get_service, history, list_services, watch_events};

@@ -2,7 +2,7 @@
 //! are left out, and versions without live instances with them.
 
 use super::apply::load_history;
-use super::model::{decode, definition_prefix, event_key, nodes_prefix};
+use super::model::{decode, definition_key, definition_prefix, event_key, nodes_prefix};
 use super::{Definition, History, NodeRecord, RegistryError, Service, WatchEvent};
 use crate::kv::{ApplyError, KvRead};
 
@@ -110,4 +110,18 @@ pub fn watch_events(
         }
     }
     Ok(out)
+}
+
+/// The stored definition of a version, live instances or not (a node compares it with a
+/// registration to renew without resending it).
+pub fn definition(
+    kv: &dyn KvRead,
+    domain: &str,
+    name: &str,
+    version: &str,
+) -> Result<Option<Definition>, RegistryError> {
+    kv.get(&definition_key(domain, name, version))
+        .map_err(storage)?
+        .map(|b| decode(&b).map_err(storage))
+        .transpose()
 }
