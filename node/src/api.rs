@@ -95,6 +95,7 @@ impl Services {
                 req.namespace.as_deref(),
                 req.headers.get("authorization").map(String::as_str),
             )
+            .await
             .map_err(GatewayError::from)?;
         let Some(service) = self.by_name.get(req.service.as_str()) else {
             return Err(GatewayError::NotFound(format!(
