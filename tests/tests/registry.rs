@@ -50,10 +50,11 @@ async fn node_ids(c: &TestCluster, i: usize, name: &str) -> anyhow::Result<Vec<S
     }
 }
 
-/// Collects a watch's results on a task: (action, node ids, revision).
-fn collect(
-    mut stream: tonic::Streaming<micro_proto::registry::Result>,
-) -> std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<String>, u64)>>> {
+/// What a watcher saw: (action, node ids, revision) per result.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<String>, u64)>>>;
+
+/// Collects a watch's results on a task.
+fn collect(mut stream: tonic::Streaming<micro_proto::registry::Result>) -> Seen {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let out = seen.clone();
     tokio::spawn(async move {
