@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use futures::stream::{BoxStream, StreamExt};
 use micro_gateway::{Backend, CallRequest, GatewayError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -18,6 +19,10 @@ use crate::error::ApiError;
 
 /// The pending answer of a JSON endpoint.
 pub type JsonAnswer<'a> = BoxFuture<'a, Result<serde_json::Value, GatewayError>>;
+/// The answers of a streaming JSON endpoint, one JSON value per message.
+pub type JsonStream = BoxStream<'static, Result<serde_json::Value, GatewayError>>;
+/// The pending start of a streaming JSON endpoint.
+pub type JsonStreamAnswer<'a> = BoxFuture<'a, Result<JsonStream, GatewayError>>;
 
 /// One service's JSON face.
 pub trait JsonService: Send + Sync + 'static {
@@ -29,6 +34,43 @@ pub trait JsonService: Send + Sync + 'static {
         caller: Caller,
         body: serde_json::Value,
     ) -> Option<JsonAnswer<'_>>;
+
+    /// Starts the streaming `endpoint` (e.g. `Registry.Watch`); `None` if there is no such
+    /// streaming endpoint.
+    fn stream(
+        &self,
+        _endpoint: &str,
+        _caller: Caller,
+        _body: serde_json::Value,
+    ) -> Option<JsonStreamAnswer<'_>> {
+        None
+    }
+}
+
+/// Decodes `body` as `Req`, starts the stream `f` answers, and encodes each message: the body
+/// of every streaming JSON endpoint.
+pub async fn json_stream<Req, Resp, F, Fut>(
+    body: serde_json::Value,
+    f: F,
+) -> Result<JsonStream, GatewayError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize + Send + 'static,
+    F: FnOnce(Req) -> Fut,
+    Fut:
+        Future<Output = Result<tokio::sync::mpsc::Receiver<Result<Resp, tonic::Status>>, ApiError>>,
+{
+    let req: Req = serde_json::from_value(body)
+        .map_err(|e| GatewayError::BadRequest(format!("invalid request: {e}")))?;
+    let rx = f(req).await.map_err(GatewayError::from)?;
+    Ok(tokio_stream::wrappers::ReceiverStream::new(rx)
+        .map(|item| match item {
+            Ok(resp) => {
+                serde_json::to_value(resp).map_err(|e| GatewayError::Internal(e.to_string()))
+            }
+            Err(status) => Err(crate::error::status_to_gateway(&status)),
+        })
+        .boxed())
 }
 
 /// Decodes `body` as `Req`, runs `f`, encodes the answer: the body of every JSON endpoint.
@@ -97,18 +139,44 @@ impl Services {
             )
             .await
             .map_err(GatewayError::from)?;
-        let Some(service) = self.by_name.get(req.service.as_str()) else {
-            return Err(GatewayError::NotFound(format!(
-                "service {} not found",
-                req.service
-            )));
-        };
-        match service.call(&req.endpoint, caller, req.body) {
+        self.call_admitted(&req.service, &req.endpoint, caller, req.body)
+            .await
+    }
+
+    fn service(&self, name: &str) -> Result<&Arc<dyn JsonService>, GatewayError> {
+        self.by_name
+            .get(name)
+            .ok_or_else(|| GatewayError::NotFound(format!("service {name} not found")))
+    }
+
+    /// Calls a unary endpoint for a caller the guard already admitted.
+    pub async fn call_admitted(
+        &self,
+        service: &str,
+        endpoint: &str,
+        caller: Caller,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, GatewayError> {
+        match self.service(service)?.call(endpoint, caller, body) {
             Some(answer) => answer.await,
             None => Err(GatewayError::NotFound(format!(
-                "endpoint {} not found on service {}",
-                req.endpoint, req.service
+                "endpoint {endpoint} not found on service {service}"
             ))),
+        }
+    }
+
+    /// Starts a streaming endpoint for a caller the guard already admitted; `None` when the
+    /// endpoint is not a streaming one.
+    pub async fn stream_admitted(
+        &self,
+        service: &str,
+        endpoint: &str,
+        caller: Caller,
+        body: serde_json::Value,
+    ) -> Option<Result<JsonStream, GatewayError>> {
+        match self.service(service) {
+            Ok(s) => Some(s.stream(endpoint, caller, body)?.await),
+            Err(e) => Some(Err(e)),
         }
     }
 }

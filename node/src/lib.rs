@@ -13,6 +13,7 @@
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
 //! - `handlers`: the macros that put every service method behind both edges.
+//! - `json_grpc`: Micro's JSON-over-gRPC calls on the proxy, answered by the JSON dispatch.
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
 //!
 //! Must not depend on `cli` (no clap in the server library).
@@ -27,6 +28,7 @@ pub mod config_service;
 pub mod error;
 pub mod expiry;
 mod handlers;
+mod json_grpc;
 mod namespace;
 pub mod registry;
 pub mod server;

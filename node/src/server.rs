@@ -25,6 +25,7 @@ use crate::config_service::{
     reseal_secrets, ConfigService, Keys, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES,
 };
 use crate::expiry::remove_expired;
+use crate::json_grpc::JsonGrpcLayer;
 use crate::registry::{announce, RegistryService};
 use crate::store::StoreService;
 
@@ -182,15 +183,18 @@ impl Node {
             }
         }));
         let api_stop = stop.clone();
+        let api_services = services.clone();
         edges.push(tokio::spawn(async move {
             if let Err(e) =
-                micro_gateway::serve(listeners.api, services, crate::VERSION.into(), api_stop).await
+                micro_gateway::serve(listeners.api, api_services, crate::VERSION.into(), api_stop)
+                    .await
             {
                 tracing::error!(error = %e, "api gateway stopped");
             }
         }));
         let grpc = tonic::transport::Server::builder()
             .layer(GuardLayer::new(guard))
+            .layer(JsonGrpcLayer::new(services.clone(), MAX_GRPC_MESSAGE))
             .add_service(
                 store_pb::store_server::StoreServer::new(store)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),

@@ -137,7 +137,7 @@ impl Asked {
 
 /// `/store.Store/Read` → (`store`, `Store.Read`): Micro's service name (the package) and
 /// endpoint (`Handler.Method`).
-fn grpc_route(path: &str) -> Option<(String, String)> {
+pub(crate) fn grpc_route(path: &str) -> Option<(String, String)> {
     let (qualified, method) = path.strip_prefix('/')?.split_once('/')?;
     let (package, handler) = qualified.rsplit_once('.')?;
     if package.is_empty() || handler.is_empty() || method.is_empty() || method.contains('/') {

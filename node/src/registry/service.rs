@@ -250,4 +250,6 @@ crate::handlers::json_service!(RegistryService {
     "Registry.Register" => register,
     "Registry.Deregister" => deregister,
     "Registry.ListServices" => list_services,
+} streams {
+    "Registry.Watch" => watch,
 });
