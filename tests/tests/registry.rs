@@ -263,3 +263,95 @@ async fn every_node_lists_the_core_services_and_bad_registrations_are_refused() 
     reg.watch(stale).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_services_and_calls_registry_endpoints_as_dynamic_commands(
+) -> anyhow::Result<()> {
+    let c = TestCluster::start(3, &[]).await?;
+    let cli = micro_tests::Cli::new()?;
+    let proxies = format!("{},{}", c.nodes[2].addrs.proxy, c.nodes[0].addrs.proxy);
+    cli.use_env_as_admin("three", &proxies)?;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = cli.run(&["services"]);
+        assert_eq!(out.code, 0, "{}", out.combined());
+        if out.stdout == "auth\ncluster\nconfig\nregistry\nstore\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "micro services printed {:?}",
+            out.stdout
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let help = cli.run(&["registry", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.combined());
+    assert!(
+        help.stdout.contains(
+            "COMMANDS:\n\tderegister\n\tgetService\n\tlistServices\n\tregister\n\twatch\n"
+        ),
+        "{}",
+        help.stdout
+    );
+    let flags = cli.run(&["registry", "getService", "--help"]);
+    assert!(
+        flags.stdout.contains(
+            "FLAGS:\n\t--service string\n\t--options_ttl int64\n\t--options_domain string\n"
+        ),
+        "{}",
+        flags.stdout
+    );
+
+    // Register through the dynamic command (node 3 first in the env), read through node 1.
+    let out = cli.run(&[
+        "registry",
+        "register",
+        "--name=greeter",
+        "--version=2",
+        r#"--nodes=[{"id":"g-1","address":"10.0.0.9:80"}]"#,
+        "--options-ttl=60",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    assert_eq!(out.stdout, "{}\n");
+    assert_eq!(node_ids(&c, 0, "greeter").await?, vec!["g-1"]);
+    let got = cli.run(&["registry", "getService", "--service", "greeter"]);
+    assert_eq!(got.code, 0, "{}", got.combined());
+    let v: serde_json::Value = serde_json::from_str(&got.stdout)?;
+    assert_eq!(v["services"][0]["nodes"][0]["address"], "10.0.0.9:80");
+    assert!(
+        got.stdout.starts_with("{\n\t\"services\""),
+        "TAB-indented: {}",
+        got.stdout
+    );
+
+    let unknown = cli.run(&["registry", "getService", "--bogus=1"]);
+    assert_ne!(unknown.code, 0);
+    assert!(
+        unknown.combined().contains("Unknown flag: bogus"),
+        "{}",
+        unknown.combined()
+    );
+    let missing = cli.run(&["registry", "getService", "--service=nope"]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing.combined().contains("Not found"),
+        "{}",
+        missing.combined()
+    );
+    let no_such = cli.run(&["nosuchservice", "call"]);
+    assert!(
+        no_such
+            .combined()
+            .contains("Unrecognized micro command: nosuchservice"),
+        "{}",
+        no_such.combined()
+    );
+
+    let out = cli.run(&["registry", "deregister", "--name=greeter", "--version=2"]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    assert!(node_ids(&c, 1, "greeter").await?.is_empty());
+    Ok(())
+}
