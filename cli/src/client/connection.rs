@@ -153,6 +153,15 @@ impl Client {
         })
     }
 
+    /// A channel to one given address (benchmarks aim at chosen members).
+    pub async fn channel_to(&self, address: &str) -> Result<Channel, RpcError> {
+        self.connect(address)
+            .await
+            .ok_or_else(|| RpcError::Connect {
+                addresses: address.to_owned(),
+            })
+    }
+
     /// Dials one address; `None` when it cannot be reached in time.
     async fn connect(&self, address: &str) -> Option<Channel> {
         let endpoint = Endpoint::from_shared(AddressList::uri(address))

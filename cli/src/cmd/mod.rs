@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod auth_output;
+pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod dynamic;

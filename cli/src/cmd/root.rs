@@ -11,6 +11,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use super::auth::{self, AuthArgs};
+use super::bench::{self, BenchArgs};
 use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
 use super::dynamic;
@@ -63,6 +64,8 @@ pub enum Command {
     /// Manage authentication, accounts and rules
     #[command(arg_required_else_help = true)]
     Auth(AuthArgs),
+    /// Measure a running cluster: throughput, latency percentiles, CPU
+    Bench(BenchArgs),
     /// Cluster administration (members)
     #[command(arg_required_else_help = true)]
     Cluster(ClusterArgs),
@@ -211,6 +214,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Logout => login::logout(&globals),
         Command::User(args) => user::run(args, &globals).await,
         Command::Services => services::run(&globals).await,
+        Command::Bench(args) => bench::run(args, &globals).await,
         Command::Unknown(words) => dynamic::run(words, &globals).await,
     }
 }
