@@ -245,6 +245,13 @@ impl Node {
             stop.clone(),
         ));
         tracker.spawn(reseal_secrets(cluster.clone(), keys, stop.clone()));
+        if let Some(after) = cfg.autopilot_cleanup_dead {
+            tracker.spawn(crate::autopilot::cleanup_dead(
+                cluster.clone(),
+                after,
+                stop.clone(),
+            ));
+        }
         tracker.spawn(announce(
             registry_svc,
             format!("{:016x}", cluster.id()),

@@ -355,3 +355,51 @@ async fn grow_to_five_and_shrink_to_three_under_load_loses_nothing() -> anyhow::
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_removes_a_dead_voter_and_members_show_last_contact() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &["--autopilot-cleanup-dead", "3s"]).await?;
+    let leader = c.leader(Duration::from_secs(10)).await?;
+    let view = c.members(leader).await?;
+    for m in &view.members {
+        if m.id == view.leader {
+            assert_eq!(m.last_contact_ms, 0, "{view:?}");
+        } else {
+            assert!((0..5_000).contains(&m.last_contact_ms), "{view:?}");
+        }
+    }
+
+    let victim = (leader + 1) % 3;
+    let victim_id = c.id_of(victim).await?;
+    c.nodes[victim].kill();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = c.members(leader).await?;
+        if view.members.iter().all(|m| m.id != victim_id) {
+            assert_eq!(view.members.len(), 2);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead voter was not removed: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The two left still serve writes; the removed node, restarted, is told it was removed.
+    let (code, _) = c
+        .post(
+            leader,
+            "/store/write",
+            &json!({"record": {"key": "k", "value": "dg=="}}),
+        )
+        .await?;
+    assert_eq!(code, 200);
+    c.nodes[victim].start()?;
+    assert!(
+        c.nodes[victim]
+            .log_shows("was removed). To bring it back", Duration::from_secs(30))
+            .await,
+        "the removed node was not told"
+    );
+    Ok(())
+}

@@ -38,6 +38,9 @@ pub struct Config {
     pub disable_admin: bool,
     /// Join as a learner (a non-voting replica) that is never promoted automatically.
     pub learner: bool,
+    /// Remove a voter the leader has not heard from for this long, when the voters left keep
+    /// a live quorum (Consul's autopilot dead-server cleanup); `None` never does.
+    pub autopilot_cleanup_dead: Option<std::time::Duration>,
 }
 
 /// A secret as given on the command line (join token, key); redacted in `Debug`.
@@ -68,6 +71,7 @@ impl fmt::Debug for Config {
             )
             .field("disable_admin", &self.disable_admin)
             .field("learner", &self.learner)
+            .field("autopilot_cleanup_dead", &self.autopilot_cleanup_dead)
             .finish()
     }
 }
@@ -87,6 +91,7 @@ impl Default for Config {
             config_secret_key: None,
             disable_admin: false,
             learner: false,
+            autopilot_cleanup_dead: None,
         }
     }
 }
@@ -108,6 +113,9 @@ pub enum ConfigError {
     /// A zero snapshot threshold.
     #[error("--snapshot-threshold must be at least 1")]
     SnapshotThreshold,
+    /// A dead-server threshold short enough to remove a merely slow voter.
+    #[error("--autopilot-cleanup-dead must be at least {MIN_AUTOPILOT_CLEANUP_DEAD:?} (several election timeouts)")]
+    AutopilotCleanupDead,
     /// The config secret key is not base64 of 32 bytes.
     #[error("--config-secret-key must be the base64 of 32 bytes")]
     ConfigSecretKey,
@@ -138,6 +146,8 @@ pub struct ValidConfig {
     pub disable_admin: bool,
     /// Join as a learner.
     pub learner: bool,
+    /// Dead-server cleanup threshold.
+    pub autopilot_cleanup_dead: Option<std::time::Duration>,
 }
 
 /// A 32-byte key; `Debug` never shows it.
@@ -169,6 +179,12 @@ impl Config {
         if self.snapshot_threshold == 0 {
             return Err(ConfigError::SnapshotThreshold);
         }
+        if self
+            .autopilot_cleanup_dead
+            .is_some_and(|d| d < MIN_AUTOPILOT_CLEANUP_DEAD)
+        {
+            return Err(ConfigError::AutopilotCleanupDead);
+        }
         let config_secret_key = match &self.config_secret_key {
             None => None,
             Some(b64) => {
@@ -194,6 +210,7 @@ impl Config {
             config_secret_key,
             disable_admin: self.disable_admin,
             learner: self.learner,
+            autopilot_cleanup_dead: self.autopilot_cleanup_dead,
         })
     }
 }

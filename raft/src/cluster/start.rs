@@ -194,10 +194,11 @@ impl Cluster {
             tls::member_client_config(creds.ca.cert_pem(), &creds.identity)?,
         )
         .map_err(io)?;
+        let contacts = crate::Contacts::default();
         let raft = Raft::new(
             creds.id,
             raft_config(opts.snapshot_threshold)?,
-            NetworkFactory(peers.clone()),
+            NetworkFactory(peers.clone(), contacts.clone()),
             log,
             sm.clone(),
         )
@@ -213,6 +214,7 @@ impl Cluster {
             this: opts.this,
             db,
             secrets: creds.secrets,
+            contacts,
         });
         let handler: Arc<dyn PeerHandler> = cluster.clone();
         tracker.spawn(transport::serve(
