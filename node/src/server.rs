@@ -136,6 +136,7 @@ impl Node {
                 .collect(),
             generated_secrets: vec![(CONFIG_KEY_NAME.to_owned(), KEY_BYTES)],
             learner: cfg.learner,
+            force_new_cluster: cfg.force_new_cluster,
         };
         let peer_stop = stop.child_token();
         let (cluster, mode) = Cluster::start(opts, &tracker, peer_stop.clone())

@@ -71,6 +71,10 @@ pub struct ServerArgs {
     /// left keep a live quorum; off by default
     #[arg(long, env = "MICRO_AUTOPILOT_CLEANUP_DEAD", value_name = "AFTER", value_parser = humantime::parse_duration)]
     pub autopilot_cleanup_dead: Option<std::time::Duration>,
+    /// Lost quorum for good: restart this member's data dir as a one-voter cluster that keeps
+    /// every entry it has; then wipe the other members and join them again
+    #[arg(long)]
+    pub force_new_cluster: bool,
     /// Log line format (filter with RUST_LOG, default info)
     #[arg(long, env = "MICRO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -113,6 +117,7 @@ impl TryFrom<ServerArgs> for Config {
             disable_admin: args.disable_admin,
             learner: args.learner,
             autopilot_cleanup_dead: args.autopilot_cleanup_dead,
+            force_new_cluster: args.force_new_cluster,
         })
     }
 }
