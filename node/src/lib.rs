@@ -12,6 +12,7 @@
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
+//! - [`backup`]: backup files of the whole state (`micro snapshot save`), checked on read.
 //! - [`autopilot`]: the leader's optional removal of voters that stay unreachable.
 //! - `handlers`: the macros that put every service method behind both edges.
 //! - `json_grpc`: Micro's JSON-over-gRPC calls on the proxy, answered by the JSON dispatch.
@@ -24,6 +25,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod autopilot;
+pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod config_service;

@@ -60,6 +60,16 @@ impl KvRead for StateReader {
     }
 }
 
+/// The snapshot last built or installed in `db`: its metadata and bytes.
+pub fn current_snapshot(db: &sled::Db) -> Result<Option<(SnapshotMeta, Vec<u8>)>, sled::Error> {
+    let tree = db.open_tree("snapshot")?;
+    let meta = tree
+        .get(SNAPSHOT_META_KEY)?
+        .and_then(|b| bincode::deserialize::<SnapshotMeta>(&b).ok());
+    let data = tree.get(SNAPSHOT_DATA_KEY)?;
+    Ok(meta.zip(data.map(|d| d.to_vec())))
+}
+
 /// The sled-backed state machine.
 #[derive(Clone)]
 pub struct StateMachineStore {

@@ -229,6 +229,16 @@ mod tests {
         ) -> Result<tonic::Response<micro_proto::cluster::PromoteResponse>, Status> {
             Err(Status::unimplemented("not in this fake"))
         }
+
+        type SnapshotStream =
+            futures::stream::Empty<Result<micro_proto::cluster::SnapshotChunk, Status>>;
+
+        async fn snapshot(
+            &self,
+            _: tonic::Request<micro_proto::cluster::SnapshotRequest>,
+        ) -> Result<tonic::Response<Self::SnapshotStream>, Status> {
+            Err(Status::unimplemented("not in this fake"))
+        }
     }
 
     async fn serve(unavailable: bool) -> (String, tokio::task::JoinHandle<()>) {

@@ -13,6 +13,7 @@ pub mod login;
 pub mod root;
 pub mod server;
 pub mod services;
+pub mod snapshot;
 pub mod store;
 mod store_output;
 pub mod user;

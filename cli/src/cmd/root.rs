@@ -19,6 +19,7 @@ use super::env::{self, EnvArgs};
 use super::login::{self, LoginArgs};
 use super::server::{self, ServerArgs};
 use super::services;
+use super::snapshot::{self, SnapshotArgs};
 use super::store::{self, StoreArgs};
 use super::user::{self, UserArgs};
 use crate::client::Client;
@@ -82,6 +83,9 @@ pub enum Command {
     Server(ServerArgs),
     /// List the services of the current namespace
     Services,
+    /// Save or inspect a snapshot of the whole cluster state
+    #[command(arg_required_else_help = true)]
+    Snapshot(SnapshotArgs),
     /// Read, write, list and delete records of the store
     #[command(arg_required_else_help = true)]
     Store(StoreArgs),
@@ -215,6 +219,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::User(args) => user::run(args, &globals).await,
         Command::Services => services::run(&globals).await,
         Command::Bench(args) => bench::run(args, &globals).await,
+        Command::Snapshot(args) => snapshot::run(args, &globals).await,
         Command::Unknown(words) => dynamic::run(words, &globals).await,
     }
 }

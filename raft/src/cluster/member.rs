@@ -356,6 +356,32 @@ impl Cluster {
         }
     }
 
+    /// A snapshot of the whole replicated state that includes every write acknowledged before
+    /// the call: passes the read barrier, has the state machine build a snapshot at (or past)
+    /// that point, and returns its log index, term and bytes (the snapshot codec).
+    pub async fn consistent_snapshot(&self) -> Result<(u64, u64, Vec<u8>), ClusterError> {
+        self.read_barrier().await?;
+        let wanted = self.local_status().applied_index;
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("requesting a snapshot: {e}")))?;
+        self.raft
+            .wait(Some(std::time::Duration::from_secs(60)))
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= wanted),
+                "snapshot built",
+            )
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("building a snapshot: {e}")))?;
+        let (meta, data) = crate::state_machine::current_snapshot(&self.db)
+            .map_err(|e| ClusterError::Storage(format!("reading the snapshot: {e}")))?
+            .ok_or_else(|| ClusterError::Storage("the snapshot was not stored".into()))?;
+        let at = meta.last_log_id.unwrap_or_default();
+        Ok((at.index, at.leader_id.term, data))
+    }
+
     /// The voters of the membership this node knows.
     pub fn voters(&self) -> Vec<NodeId> {
         let m = self.raft.metrics().borrow().clone();
