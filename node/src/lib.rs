@@ -13,6 +13,7 @@
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
 //! - [`backup`]: backup files of the whole state (`micro snapshot save`), checked on read.
+//! - [`restore`]: founding a new cluster from a backup file (`micro server --restore`).
 //! - [`autopilot`]: the leader's optional removal of voters that stay unreachable.
 //! - `handlers`: the macros that put every service method behind both edges.
 //! - `json_grpc`: Micro's JSON-over-gRPC calls on the proxy, answered by the JSON dispatch.
@@ -35,6 +36,7 @@ mod handlers;
 mod json_grpc;
 mod namespace;
 pub mod registry;
+pub mod restore;
 pub mod server;
 pub mod store;
 

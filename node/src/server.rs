@@ -123,6 +123,12 @@ impl Node {
             api_address: advertise_with(peer_adv, api_address, explicit).to_string(),
             proxy_address: advertise_with(peer_adv, proxy_address, explicit).to_string(),
         };
+        // Checked before the cluster is founded, so a bad backup writes nothing.
+        crate::restore::check_unfinished(&cfg.data_dir)?;
+        let restore = match &cfg.restore {
+            Some(file) => Some(crate::restore::prepare(&cfg, file)?),
+            None => None,
+        };
         let opts = ClusterOptions {
             data_dir: cfg.data_dir.clone(),
             peer_socket: listeners.peer,
@@ -142,6 +148,11 @@ impl Node {
         let (cluster, mode) = Cluster::start(opts, &tracker, peer_stop.clone())
             .await
             .context("starting the raft member")?;
+        if let Some(pending) = restore {
+            crate::restore::load(pending, &cluster)
+                .await
+                .context("restoring the backup")?;
+        }
         let stop = stop.child_token();
 
         let store = StoreService::new(cluster.clone());

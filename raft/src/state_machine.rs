@@ -19,7 +19,7 @@ use crate::typ::{
 };
 
 /// Keys under this prefix are the adapter's own; the state machine never uses it.
-const META_PREFIX: &[u8] = b"m/";
+const META_PREFIX: &[u8] = micro_state_machine::kv::RESERVED_PREFIX;
 const APPLIED_KEY: &[u8] = b"m/applied";
 const MEMBERSHIP_KEY: &[u8] = b"m/membership";
 const SNAPSHOT_META_KEY: &[u8] = b"meta";

@@ -543,3 +543,107 @@ async fn snapshot_save_from_a_follower_holds_every_acknowledged_write_and_inspec
     assert!(out.combined().contains("truncated"), "{}", out.combined());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_founds_a_new_cluster_with_the_backup_and_refuses_bad_input() -> anyhow::Result<()>
+{
+    let c = TestCluster::start(3, &[]).await?;
+    for i in 0..30 {
+        let body = json!({"record": {"key": format!("k{i}"), "value": "dg=="}});
+        assert_eq!(c.post(i % 3, "/store/write", &body).await?.0, 200);
+    }
+    let secret = json!({"path": "db.password", "value": {"data": "\"hunter2\""}, "options": {"secret": true}});
+    assert_eq!(c.post(0, "/config/set", &secret).await?.0, 200);
+    let cli = Cli::new()?;
+    cli.use_env_as_admin("old", &c.nodes[1].addrs.proxy)?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("backup.snap");
+    let out = cli.run(&["snapshot", "save", &file.to_string_lossy()]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    let shared = std::fs::read_to_string(c.nodes[0].data_dir.join("tls/shared-secrets"))?;
+    let key = shared
+        .lines()
+        .find_map(|l| l.strip_prefix("config-secret-key "))
+        .expect("the config key line")
+        .trim()
+        .to_owned();
+    drop(c);
+
+    // Refused before anything is written: no key, a non-empty data dir, a damaged file.
+    let restore_into = |data: &std::path::Path, extra: &[&str]| {
+        let mut p = micro_tests::ServerProcess::spawn(
+            micro_tests::NodeAddrs::free(),
+            data,
+            &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+        .expect("spawn");
+        let code = p.wait_exit(Duration::from_secs(20)).expect("exit");
+        (code, p.log_text())
+    };
+    let file_arg = file.to_string_lossy().to_string();
+    let fresh = dir.path().join("new0");
+    let (code, log) = restore_into(&fresh, &["--restore", &file_arg]);
+    assert_ne!(code, Some(0));
+    assert!(log.contains("sealed with the config key"), "{log}");
+    assert!(!fresh.join("node-id").exists(), "nothing written");
+    let mut bytes = std::fs::read(&file)?;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let damaged = dir.path().join("damaged.snap");
+    std::fs::write(&damaged, bytes)?;
+    let (code, log) = restore_into(
+        &fresh,
+        &[
+            "--restore",
+            &damaged.to_string_lossy(),
+            "--config-secret-key",
+            &key,
+        ],
+    );
+    assert_ne!(code, Some(0));
+    assert!(log.contains("checksum mismatch"), "{log}");
+
+    // The real thing: a new cluster with everything, its secrets readable.
+    let mut node = micro_tests::ServerProcess::spawn(
+        micro_tests::NodeAddrs::free(),
+        &fresh,
+        &[
+            "--restore".into(),
+            file_arg.clone(),
+            "--config-secret-key".into(),
+            key.clone(),
+        ],
+    )?;
+    node.wait_ready(Duration::from_secs(30)).await?;
+    let token = micro_tests::auth::login(&node.addrs.api, "admin", "micro", "micro").await?;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("http://{}{path}", node.addrs.api))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    for i in 0..30 {
+        let r = post("/store/read", json!({"key": format!("k{i}")})).await?;
+        assert_eq!(r.status().as_u16(), 200, "k{i}");
+    }
+    let r: Value = post(
+        "/config/get",
+        json!({"path": "db.password", "options": {"secret": true}}),
+    )
+    .await?
+    .json()
+    .await?;
+    assert_eq!(r["value"]["data"], "\"hunter2\"", "{r}");
+    let (code, log) = restore_into(
+        &fresh,
+        &["--restore", &file_arg, "--config-secret-key", &key],
+    );
+    assert_ne!(
+        code,
+        Some(0),
+        "a second restore into a used data dir is refused"
+    );
+    assert!(log.contains("needs an empty --data-dir"), "{log}");
+    Ok(())
+}

@@ -75,6 +75,10 @@ pub struct ServerArgs {
     /// every entry it has; then wipe the other members and join them again
     #[arg(long)]
     pub force_new_cluster: bool,
+    /// Found a new one-node cluster holding the state of this backup (`micro snapshot save`);
+    /// needs an empty --data-dir and the old cluster's --config-secret-key
+    #[arg(long, value_name = "FILE")]
+    pub restore: Option<PathBuf>,
     /// Log line format (filter with RUST_LOG, default info)
     #[arg(long, env = "MICRO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -118,6 +122,7 @@ impl TryFrom<ServerArgs> for Config {
             learner: args.learner,
             autopilot_cleanup_dead: args.autopilot_cleanup_dead,
             force_new_cluster: args.force_new_cluster,
+            restore: args.restore,
         })
     }
 }

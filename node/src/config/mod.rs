@@ -44,6 +44,8 @@ pub struct Config {
     /// Restart this member's data dir as a one-voter cluster keeping every entry it has
     /// (recovery from a permanently lost quorum).
     pub force_new_cluster: bool,
+    /// Found a new one-node cluster holding the state of this backup file.
+    pub restore: Option<PathBuf>,
 }
 
 /// A secret as given on the command line (join token, key); redacted in `Debug`.
@@ -76,6 +78,7 @@ impl fmt::Debug for Config {
             .field("learner", &self.learner)
             .field("autopilot_cleanup_dead", &self.autopilot_cleanup_dead)
             .field("force_new_cluster", &self.force_new_cluster)
+            .field("restore", &self.restore)
             .finish()
     }
 }
@@ -97,6 +100,7 @@ impl Default for Config {
             learner: false,
             autopilot_cleanup_dead: None,
             force_new_cluster: false,
+            restore: None,
         }
     }
 }
@@ -121,11 +125,14 @@ pub enum ConfigError {
     /// `--force-new-cluster` restarts a member alone; it cannot also join one.
     #[error("--force-new-cluster cannot be combined with --join")]
     ForceNewClusterWithJoin,
+    /// `--restore` founds a new cluster; it cannot join one or force an old one.
+    #[error("--restore cannot be combined with --join or --force-new-cluster")]
+    RestoreWith,
     /// A dead-server threshold short enough to remove a merely slow voter.
     #[error("--autopilot-cleanup-dead must be at least {MIN_AUTOPILOT_CLEANUP_DEAD:?} (several election timeouts)")]
     AutopilotCleanupDead,
-    /// The config secret key is not base64 of 32 bytes.
-    #[error("--config-secret-key must be the base64 of 32 bytes")]
+    /// The config secret key is not 32 bytes in base64 or hex.
+    #[error("--config-secret-key must be 32 bytes in base64 (or in hex, as tls/shared-secrets keeps it)")]
     ConfigSecretKey,
 }
 
@@ -158,6 +165,8 @@ pub struct ValidConfig {
     pub autopilot_cleanup_dead: Option<std::time::Duration>,
     /// Found a one-voter cluster from this data dir.
     pub force_new_cluster: bool,
+    /// A backup file to found a new cluster with.
+    pub restore: Option<PathBuf>,
 }
 
 /// A 32-byte key; `Debug` never shows it.
@@ -184,6 +193,9 @@ impl Config {
         if self.force_new_cluster && self.join.is_some() {
             return Err(ConfigError::ForceNewClusterWithJoin);
         }
+        if self.restore.is_some() && (self.join.is_some() || self.force_new_cluster) {
+            return Err(ConfigError::RestoreWith);
+        }
         let join = match (self.join, self.join_token) {
             (Some(j), Some(t)) => Some((j, t)),
             (Some(_), None) => return Err(ConfigError::MissingJoinToken),
@@ -200,14 +212,16 @@ impl Config {
         }
         let config_secret_key = match &self.config_secret_key {
             None => None,
-            Some(b64) => {
+            Some(text) => {
+                // Base64 as documented, or the hex form a member keeps in tls/shared-secrets.
                 use base64::Engine;
+                let text = text.0.trim();
                 let key = base64::engine::general_purpose::STANDARD
-                    .decode(b64.0.trim())
-                    .map_err(|_| ConfigError::ConfigSecretKey)?;
-                if key.len() != 32 {
-                    return Err(ConfigError::ConfigSecretKey);
-                }
+                    .decode(text)
+                    .ok()
+                    .filter(|k| k.len() == 32)
+                    .or_else(|| hex::decode(text).ok().filter(|k| k.len() == 32))
+                    .ok_or(ConfigError::ConfigSecretKey)?;
                 Some(SecretKey(key))
             }
         };
@@ -225,6 +239,7 @@ impl Config {
             learner: self.learner,
             autopilot_cleanup_dead: self.autopilot_cleanup_dead,
             force_new_cluster: self.force_new_cluster,
+            restore: self.restore,
         })
     }
 }
