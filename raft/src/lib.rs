@@ -30,8 +30,8 @@ pub mod typ;
 mod storage_suite_test;
 
 pub use cluster::{
-    now_ms, AppliedWatch, Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus,
-    MemberView, StartMode,
+    now_ms, AppError, AppHandler, AppliedWatch, Cluster, ClusterError, ClusterOptions, ClusterView,
+    MemberStatus, MemberView, StartMode,
 };
 pub use frame::MembershipChange;
 pub use member::MemberNode;

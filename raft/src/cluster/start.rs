@@ -213,6 +213,7 @@ impl Cluster {
             this: opts.this,
             db,
             secrets: creds.secrets,
+            apps: Default::default(),
         });
         let handler: Arc<dyn PeerHandler> = cluster.clone();
         tracker.spawn(transport::serve(
