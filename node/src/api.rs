@@ -3,13 +3,14 @@
 //!
 //! Each service plugs in as a [`JsonService`] under its name; adding a service is one more
 //! entry in [`Services::new`], and unknown services and endpoints answer 404 the same way.
+//! Streaming endpoints (`JsonService::stream`) are answered as server-sent events.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use micro_gateway::{Backend, CallRequest, GatewayError};
+use micro_gateway::{Backend, CallRequest, GatewayError, JsonStream};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -18,6 +19,9 @@ use crate::error::ApiError;
 
 /// The pending answer of a JSON endpoint.
 pub type JsonAnswer<'a> = BoxFuture<'a, Result<serde_json::Value, GatewayError>>;
+
+/// The pending opening of a streaming JSON endpoint.
+pub type JsonStreamAnswer<'a> = BoxFuture<'a, Result<JsonStream, GatewayError>>;
 
 /// One service's JSON face.
 pub trait JsonService: Send + Sync + 'static {
@@ -29,6 +33,34 @@ pub trait JsonService: Send + Sync + 'static {
         caller: Caller,
         body: serde_json::Value,
     ) -> Option<JsonAnswer<'_>>;
+
+    /// [`JsonService::call`] for endpoints that read the request's metadata (its headers,
+    /// lower-cased, as Micro passes them on); the others ignore it.
+    fn call_with_metadata(
+        &self,
+        endpoint: &str,
+        caller: Caller,
+        _metadata: &BTreeMap<String, String>,
+        body: serde_json::Value,
+    ) -> Option<JsonAnswer<'_>> {
+        self.call(endpoint, caller, body)
+    }
+
+    /// Whether `endpoint` streams its answers (served by [`JsonService::stream`]).
+    fn streams(&self, _endpoint: &str) -> bool {
+        false
+    }
+
+    /// Opens streaming `endpoint` for an admitted `caller`; `None` if there is no such
+    /// streaming endpoint.
+    fn stream(
+        &self,
+        _endpoint: &str,
+        _caller: Caller,
+        _body: serde_json::Value,
+    ) -> Option<JsonStreamAnswer<'_>> {
+        None
+    }
 }
 
 /// Decodes `body` as `Req`, runs `f`, encodes the answer: the body of every JSON endpoint.
@@ -72,19 +104,54 @@ impl Backend for Services {
         Box::pin(async move {
             let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
             let outcome = self.dispatch(req).await;
-            let code = match &outcome {
-                Ok(_) => 200,
-                Err(e) => e.status().as_u16(),
-            };
-            crate::admin::count_request("http", &service, &endpoint, &code.to_string());
+            count(&service, &endpoint, outcome.as_ref().err());
+            outcome
+        })
+    }
+
+    fn streams(&self, service: &str, endpoint: &str) -> bool {
+        self.by_name
+            .get(service)
+            .is_some_and(|s| s.streams(endpoint))
+    }
+
+    fn stream(&self, req: CallRequest) -> BoxFuture<'_, Result<JsonStream, GatewayError>> {
+        Box::pin(async move {
+            let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
+            let outcome = self.open(req).await;
+            count(&service, &endpoint, outcome.as_ref().err());
             outcome
         })
     }
 }
 
+/// Counts one gateway request by its outcome (a stream counts when it opens).
+fn count(service: &str, endpoint: &str, error: Option<&GatewayError>) {
+    let code = error.map_or(200, |e| e.status().as_u16());
+    crate::admin::count_request("http", service, endpoint, &code.to_string());
+}
+
 impl Services {
     /// Admits the caller, then routes the call to its service.
     async fn dispatch(&self, req: CallRequest) -> Result<serde_json::Value, GatewayError> {
+        let (service, caller) = self.admit(&req)?;
+        match service.call_with_metadata(&req.endpoint, caller, &req.headers, req.body) {
+            Some(answer) => answer.await,
+            None => Err(no_endpoint(&req.service, &req.endpoint)),
+        }
+    }
+
+    /// Admits the caller, then opens the streaming call on its service.
+    async fn open(&self, req: CallRequest) -> Result<JsonStream, GatewayError> {
+        let (service, caller) = self.admit(&req)?;
+        match service.stream(&req.endpoint, caller, req.body) {
+            Some(answer) => answer.await,
+            None => Err(no_endpoint(&req.service, &req.endpoint)),
+        }
+    }
+
+    /// The guard's verdict on the call, and the service it addresses.
+    fn admit(&self, req: &CallRequest) -> Result<(&dyn JsonService, Caller), GatewayError> {
         // Rules apply to every path, existing or not, as Micro's gateway checks them
         // before routing: a locked-down namespace reveals nothing to anonymous callers.
         let caller = self
@@ -102,12 +169,12 @@ impl Services {
                 req.service
             )));
         };
-        match service.call(&req.endpoint, caller, req.body) {
-            Some(answer) => answer.await,
-            None => Err(GatewayError::NotFound(format!(
-                "endpoint {} not found on service {}",
-                req.endpoint, req.service
-            ))),
-        }
+        Ok((service.as_ref(), caller))
     }
+}
+
+fn no_endpoint(service: &str, endpoint: &str) -> GatewayError {
+    GatewayError::NotFound(format!(
+        "endpoint {endpoint} not found on service {service}"
+    ))
 }

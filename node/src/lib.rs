@@ -9,6 +9,7 @@
 //! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
+//! - [`broker`]: Micro's pub/sub, fanned out to every node over the peer channel (not raft).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
 //! - `handlers`: the macros that put every service method behind both edges.
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod config_service;

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use micro_proto::{auth as auth_pb, cluster as cluster_pb, config as config_pb, store as store_pb};
+use micro_proto::{
+    auth as auth_pb, broker as broker_pb, cluster as cluster_pb, config as config_pb,
+    store as store_pb,
+};
 use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{JsonService, Services};
 use crate::auth::{AuthService, Guard, GuardLayer, Tokens};
+use crate::broker::{BrokerService, Fanout};
 use crate::cluster::ClusterService;
 use crate::config::{advertised, Config, ValidConfig};
 use crate::config_service::{
@@ -148,6 +152,8 @@ impl Node {
         let tokens = Arc::new(Tokens::new(cluster.clone(), cipher.clone()));
         let guard = Arc::new(Guard::new(cluster.clone(), tokens.clone()));
         let auth_svc = AuthService::new(cluster.clone(), tokens, cipher, cfg.disable_admin);
+        let fanout = Fanout::new(cluster.clone());
+        let broker_svc = BrokerService::new(fanout.clone(), stop.clone());
         let services = Arc::new(Services::new(
             guard.clone(),
             [
@@ -161,6 +167,10 @@ impl Node {
                     Arc::new(config_svc.clone()) as Arc<dyn JsonService>,
                 ),
                 ("auth", Arc::new(auth_svc.clone()) as Arc<dyn JsonService>),
+                (
+                    "broker",
+                    Arc::new(broker_svc.clone()) as Arc<dyn JsonService>,
+                ),
             ],
         ));
         let mut edges = Vec::new();
@@ -204,6 +214,10 @@ impl Node {
             .add_service(
                 auth_pb::rules_server::RulesServer::new(auth_svc)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                broker_pb::broker_server::BrokerServer::new(broker_svc)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
             );
         let proxy_stop = stop.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.proxy);
@@ -218,6 +232,7 @@ impl Node {
         }));
         tracker.spawn(purge_expired(cluster.clone(), stop.clone()));
         tracker.spawn(reseal_secrets(cluster.clone(), keys, stop.clone()));
+        tracker.spawn(fanout.announce(stop.clone()));
 
         Ok(Node {
             cluster,
