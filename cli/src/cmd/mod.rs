@@ -1,8 +1,10 @@
 //! The `micro` commands, one module per noun: `server`, `env`, `store`, `config`, `cluster`,
-//! `auth`, `login` (+ `logout`), `user`, and `root` (global flags, parsing and dispatch).
+//! `auth`, `broker`, `login` (+ `logout`), `user`, and `root` (global flags, parsing and
+//! dispatch).
 
 pub mod auth;
 mod auth_output;
+pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod env;

@@ -11,6 +11,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use super::auth::{self, AuthArgs};
+use super::broker::{self, BrokerArgs};
 use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
 use super::env::{self, EnvArgs};
@@ -61,6 +62,9 @@ pub enum Command {
     /// Manage authentication, accounts and rules
     #[command(arg_required_else_help = true)]
     Auth(AuthArgs),
+    /// Publish messages to a topic or subscribe to one
+    #[command(arg_required_else_help = true)]
+    Broker(BrokerArgs),
     /// Cluster administration (members)
     #[command(arg_required_else_help = true)]
     Cluster(ClusterArgs),
@@ -203,6 +207,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Cluster(args) => cluster::run(args, &globals).await,
         Command::Config(args) => config::run(args, &globals).await,
         Command::Auth(args) => auth::run(args, &globals).await,
+        Command::Broker(args) => broker::run(args, &globals).await,
         Command::Login(args) => login::login(args, &globals).await,
         Command::Logout => login::logout(&globals),
         Command::User(args) => user::run(args, &globals).await,

@@ -11,7 +11,7 @@ use futures::{FutureExt, StreamExt};
 use proptest::prelude::*;
 use rand::SeedableRng;
 
-use super::hub::{Hub, Subscription};
+use super::hub::{Hub, Limits, Subscription};
 use super::interest::{InterestTable, Version};
 use super::message::{Message, Topic};
 
@@ -69,7 +69,9 @@ proptest! {
             any::<u64>(),
         ))
     ) {
-        let hubs: Vec<Arc<Hub>> = (0..nodes).map(|_| Hub::new(1024, 1024)).collect();
+        let hubs: Vec<Arc<Hub>> = (0..nodes)
+            .map(|_| Hub::new(Limits { messages: 1024, bytes: 1 << 20, total_bytes: 1 << 30, subscriptions: 1024 }))
+            .collect();
         let mut held: Vec<(Sub, Subscription)> = subs
             .iter()
             .map(|s| {

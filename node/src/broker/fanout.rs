@@ -19,7 +19,7 @@ use micro_raft::{AppError, AppHandler, Cluster, NodeId};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::hub::{Delivery, Hub, HubFull, Subscription};
+use super::hub::{Delivery, Hub, HubFull, Limits, Subscription};
 use super::interest::{Interest, InterestTable, Update, Version};
 use super::message::{Message, Topic};
 use super::peer::{decode, encode, PeerMessage, PeerReply, CHANNEL};
@@ -34,10 +34,13 @@ pub const ANNOUNCE_WAIT: Duration = Duration::from_secs(2);
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 /// Frames in flight at once per publish or announcement round.
 const PARALLEL_SENDS: usize = 16;
-/// Messages each subscriber's queue holds before new ones are dropped for it.
-pub const SUBSCRIBER_BUFFER: usize = 64;
-/// Subscriptions one node holds at most.
-pub const MAX_SUBSCRIPTIONS: usize = 10_000;
+/// What a node's subscriber queues may hold before messages are dropped for them.
+pub const LIMITS: Limits = Limits {
+    messages: 64,
+    bytes: 8 * 1024 * 1024,
+    total_bytes: 256 * 1024 * 1024,
+    subscriptions: 10_000,
+};
 
 /// Cluster-wide publish/subscribe on one node.
 pub struct Fanout {
@@ -68,18 +71,14 @@ impl Fanout {
     /// A broker for this member, answering its peers on the broker channel. Run
     /// [`Fanout::announce`] beside it.
     pub fn new(cluster: Arc<Cluster>) -> Arc<Fanout> {
-        Self::with_limits(cluster, SUBSCRIBER_BUFFER, MAX_SUBSCRIPTIONS)
+        Self::with_limits(cluster, LIMITS)
     }
 
     /// [`Fanout::new`] with other queue and subscription limits.
-    pub fn with_limits(
-        cluster: Arc<Cluster>,
-        buffer: usize,
-        max_subscriptions: usize,
-    ) -> Arc<Self> {
+    pub fn with_limits(cluster: Arc<Cluster>, limits: Limits) -> Arc<Self> {
         let fanout = Arc::new(Fanout {
             cluster: cluster.clone(),
-            hub: Hub::new(buffer, max_subscriptions),
+            hub: Hub::new(limits),
             table: Mutex::new(InterestTable::default()),
             started_ms: micro_raft::now_ms(),
             announced: watch::Sender::new(0),

@@ -1,12 +1,15 @@
 //! [`Hub`]: the subscribers connected to this node, by topic, and local delivery.
 //!
-//! Every subscriber owns a bounded queue. Delivery never waits: a message that finds a
-//! subscriber's queue full is dropped for that subscriber and counted (the broker is
-//! at-most-once), so a subscriber that never reads costs at most its queue, never more.
-//! A queue group gets each message once: its members take turns, skipping full queues.
+//! Every subscriber owns a bounded queue: at most [`Limits::messages`] messages and
+//! [`Limits::bytes`] bytes (one message of any allowed size always fits an empty queue), and
+//! all queues together hold at most [`Limits::total_bytes`]. Delivery never waits: a message
+//! that does not fit is dropped for that subscriber and counted (the broker is at-most-once),
+//! so subscribers that never read cost at most their queues, never more. A queue group gets
+//! each message once: its members take turns, skipping full queues.
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -16,20 +19,50 @@ use tokio::sync::{mpsc, watch};
 use super::interest::{Interest, TopicInterest};
 use super::message::{Message, Topic};
 
-/// A subscriber's queue.
-type Sender = mpsc::Sender<Arc<Message>>;
+/// How much the hub's queues may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages one subscriber's queue holds.
+    pub messages: usize,
+    /// Bytes one subscriber's queue holds (a message always fits an empty queue).
+    pub bytes: usize,
+    /// Bytes all queues of the node hold together (a message shared by several queues counts
+    /// once per queue).
+    pub total_bytes: usize,
+    /// Subscriptions the node holds at once.
+    pub subscriptions: usize,
+}
+
+/// The sending end of a subscriber's queue and the bytes it holds.
+struct Queue {
+    tx: mpsc::Sender<Arc<Message>>,
+    bytes: Arc<AtomicUsize>,
+}
+
+/// What offering a message to a queue came to.
+enum Offer {
+    Taken,
+    Full,
+    /// The subscriber is going away (it unsubscribes itself).
+    Gone,
+}
+
+/// What a queued message counts for against the byte budgets.
+fn cost(m: &Message) -> usize {
+    m.body.len() + m.header_bytes() + 64
+}
 
 /// The subscribers of one node.
 pub struct Hub {
     /// std Mutex: held for map updates, snapshots and non-blocking sends, never across
-    /// `.await`.
+    /// `.await`. Offers happen under it, so a budget check and its charge cannot interleave
+    /// with another offer.
     state: Mutex<State>,
     /// Follows [`State::version`], so the announcer wakes when interest changes.
     versions: watch::Sender<u64>,
-    /// Messages a subscriber's queue holds before new ones are dropped for it.
-    buffer: usize,
-    /// Most subscriptions this node holds at once.
-    max_subscriptions: usize,
+    limits: Limits,
+    /// Bytes held by all queues.
+    queued: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
@@ -43,13 +76,13 @@ struct State {
 
 #[derive(Default)]
 struct Subscribers {
-    plain: BTreeMap<u64, Sender>,
+    plain: BTreeMap<u64, Queue>,
     groups: BTreeMap<String, Group>,
 }
 
 #[derive(Default)]
 struct Group {
-    members: Vec<(u64, Sender)>,
+    members: Vec<(u64, Queue)>,
     /// Whose turn it is.
     next: usize,
 }
@@ -71,15 +104,42 @@ pub struct Delivery {
 pub struct HubFull(pub usize);
 
 impl Hub {
-    /// A hub giving each subscriber a queue of `buffer` messages, holding at most
-    /// `max_subscriptions`.
-    pub fn new(buffer: usize, max_subscriptions: usize) -> Arc<Hub> {
+    /// A hub holding queues within `limits`.
+    pub fn new(limits: Limits) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State::default()),
             versions: watch::Sender::new(0),
-            buffer: buffer.max(1),
-            max_subscriptions,
+            limits: Limits {
+                messages: limits.messages.max(1),
+                ..limits
+            },
+            queued: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Offers `message` to `queue` within the budgets.
+    fn offer(&self, queue: &Queue, message: &Arc<Message>) -> Offer {
+        let cost = cost(message);
+        let mine = queue.bytes.load(Ordering::Acquire);
+        if (mine > 0 && mine + cost > self.limits.bytes)
+            || self.queued.load(Ordering::Acquire) + cost > self.limits.total_bytes
+        {
+            return Offer::Full;
+        }
+        // Charged before sending: the subscriber refunds what it takes out.
+        queue.bytes.fetch_add(cost, Ordering::AcqRel);
+        self.queued.fetch_add(cost, Ordering::AcqRel);
+        match queue.tx.try_send(message.clone()) {
+            Ok(()) => Offer::Taken,
+            Err(e) => {
+                queue.bytes.fetch_sub(cost, Ordering::AcqRel);
+                self.queued.fetch_sub(cost, Ordering::AcqRel);
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Offer::Full,
+                    mpsc::error::TrySendError::Closed(_) => Offer::Gone,
+                }
+            }
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -93,34 +153,40 @@ impl Hub {
     pub fn subscribe(
         self: &Arc<Self>,
         topic: Topic,
-        queue: Option<String>,
+        group: Option<String>,
     ) -> Result<(Subscription, u64), HubFull> {
-        let (tx, rx) = mpsc::channel(self.buffer);
+        let (tx, rx) = mpsc::channel(self.limits.messages);
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let queue = Queue {
+            tx,
+            bytes: bytes.clone(),
+        };
         let mut state = self.state();
-        if state.count >= self.max_subscriptions {
-            return Err(HubFull(self.max_subscriptions));
+        if state.count >= self.limits.subscriptions {
+            return Err(HubFull(self.limits.subscriptions));
         }
         state.next_id += 1;
         state.count += 1;
         let id = state.next_id;
         let subs = state.topics.entry(topic.clone()).or_default();
-        match &queue {
+        match &group {
             None => {
-                subs.plain.insert(id, tx);
+                subs.plain.insert(id, queue);
             }
-            Some(q) => subs
+            Some(g) => subs
                 .groups
-                .entry(q.clone())
+                .entry(g.clone())
                 .or_default()
                 .members
-                .push((id, tx)),
+                .push((id, queue)),
         }
         let version = bump(&mut state, &self.versions);
         let sub = Subscription {
             rx,
+            bytes,
             hub: self.clone(),
             topic,
-            queue,
+            group,
             id,
         };
         Ok((sub, version))
@@ -171,17 +237,20 @@ impl Hub {
             return out;
         };
         if plain {
-            for tx in subs.plain.values() {
-                match tx.try_send(message.clone()) {
-                    Ok(()) => out.delivered += 1,
-                    Err(mpsc::error::TrySendError::Full(_)) => out.dropped_slow += 1,
-                    // Gone: its subscription is being dropped and unsubscribes itself.
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+            for queue in subs.plain.values() {
+                match self.offer(queue, message) {
+                    Offer::Taken => out.delivered += 1,
+                    Offer::Full => out.dropped_slow += 1,
+                    Offer::Gone => {}
                 }
             }
         }
         for name in groups {
-            match subs.groups.get_mut(name).map(|group| group.offer(message)) {
+            let taken = subs
+                .groups
+                .get_mut(name)
+                .map(|group| group.offer(|q| self.offer(q, message)));
+            match taken {
                 Some(true) => out.delivered += 1,
                 Some(false) => out.dropped_slow += 1,
                 None => out.unrouted += 1,
@@ -241,12 +310,13 @@ impl Subscribers {
 }
 
 impl Group {
-    /// Gives `message` to the next member whose queue has room; false if none had.
-    fn offer(&mut self, message: &Arc<Message>) -> bool {
+    /// Gives the message to the next member whose queue takes it (`offer`); false if none
+    /// did.
+    fn offer(&mut self, mut offer: impl FnMut(&Queue) -> Offer) -> bool {
         let n = self.members.len();
         for i in 0..n {
             let at = (self.next + i) % n;
-            if self.members[at].1.try_send(message.clone()).is_ok() {
+            if matches!(offer(&self.members[at].1), Offer::Taken) {
                 self.next = (at + 1) % n;
                 return true;
             }
@@ -258,24 +328,44 @@ impl Group {
 /// One subscriber's messages; dropping it unsubscribes.
 pub struct Subscription {
     rx: mpsc::Receiver<Arc<Message>>,
+    /// Bytes its queue holds (shared with the hub's sending end).
+    bytes: Arc<AtomicUsize>,
     hub: Arc<Hub>,
     topic: Topic,
-    queue: Option<String>,
+    group: Option<String>,
     id: u64,
+}
+
+impl Subscription {
+    /// Refunds the budgets for a message taken out of the queue.
+    fn refund(&self, message: &Message) {
+        let cost = cost(message);
+        self.bytes.fetch_sub(cost, Ordering::AcqRel);
+        self.hub.queued.fetch_sub(cost, Ordering::AcqRel);
+    }
 }
 
 impl Stream for Subscription {
     type Item = Arc<Message>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        let polled = self.rx.poll_recv(cx);
+        if let Poll::Ready(Some(m)) = &polled {
+            self.refund(m);
+        }
+        polled
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub
-            .unsubscribe(&self.topic, self.queue.as_deref(), self.id);
+            .unsubscribe(&self.topic, self.group.as_deref(), self.id);
+        // Nothing can be sent any more; give back what the queue still held.
+        self.rx.close();
+        while let Ok(m) = self.rx.try_recv() {
+            self.refund(&m);
+        }
     }
 }
 
@@ -307,9 +397,18 @@ mod tests {
         out
     }
 
+    fn limits(messages: usize, subscriptions: usize) -> Limits {
+        Limits {
+            messages,
+            bytes: 1 << 20,
+            total_bytes: 1 << 30,
+            subscriptions,
+        }
+    }
+
     #[test]
     fn plain_subscribers_get_every_message_and_groups_take_turns() {
-        let hub = Hub::new(16, 100);
+        let hub = Hub::new(limits(16, 100));
         let (mut a, _) = hub.subscribe(topic("t"), None).unwrap();
         let (mut b, _) = hub.subscribe(topic("t"), None).unwrap();
         let (mut q1, _) = hub.subscribe(topic("t"), Some("q".into())).unwrap();
@@ -332,7 +431,7 @@ mod tests {
 
     #[test]
     fn namespaces_are_separate_topics() {
-        let hub = Hub::new(4, 100);
+        let hub = Hub::new(limits(4, 100));
         let mut foo = topic("t");
         foo.namespace = "foo".into();
         let (mut in_foo, _) = hub.subscribe(foo, None).unwrap();
@@ -342,7 +441,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_for_that_subscriber_only_and_groups_skip_it() {
-        let hub = Hub::new(2, 100);
+        let hub = Hub::new(limits(2, 100));
         let (mut slow, _) = hub.subscribe(topic("t"), None).unwrap();
         let (mut fast, _) = hub.subscribe(topic("t"), None).unwrap();
         let (mut g_slow, _) = hub.subscribe(topic("t"), Some("g".into())).unwrap();
@@ -366,8 +465,47 @@ mod tests {
     }
 
     #[test]
+    fn byte_budgets_bound_each_queue_and_the_node_and_are_refunded() {
+        let big = |c: char| {
+            Arc::new(Message {
+                body: vec![c as u8; 1000],
+                ..Default::default()
+            })
+        };
+        let hub = Hub::new(Limits {
+            messages: 100,
+            bytes: 2500,
+            total_bytes: 5000,
+            subscriptions: 10,
+        });
+        let (mut a, _) = hub.subscribe(topic("t"), None).unwrap();
+        let (b, _) = hub.subscribe(topic("t"), None).unwrap();
+        let (c, _) = hub.subscribe(topic("t"), None).unwrap();
+        // Each queue takes two messages (2128 bytes); a third would pass 2500. Together the
+        // three queues would pass the node's 5000 at the fifth message.
+        let d1 = hub.deliver(&topic("t"), &big('1'), true, &[]);
+        let d2 = hub.deliver(&topic("t"), &big('2'), true, &[]);
+        assert_eq!((d1.delivered, d2.delivered), (3, 1), "{d2:?}");
+        assert_eq!(d2.dropped_slow, 2);
+        assert_eq!(drain(&mut a).len(), 2);
+        let d3 = hub.deliver(&topic("t"), &big('3'), true, &[]);
+        assert_eq!(d3.delivered, 2, "a drained: a and one more fit again");
+        drop(c);
+        drop(b);
+        assert_eq!(drain(&mut a).len(), 1);
+        assert_eq!(hub.queued.load(Ordering::Acquire), 0, "all refunded");
+        // An empty queue always takes one message, whatever its size.
+        let huge = Arc::new(Message {
+            body: vec![0; 4000],
+            ..Default::default()
+        });
+        assert_eq!(hub.deliver(&topic("t"), &huge, true, &[]).delivered, 1);
+        assert_eq!(hub.deliver(&topic("t"), &huge, true, &[]).delivered, 0);
+    }
+
+    #[test]
     fn dropping_a_subscription_unsubscribes_and_bumps_the_version() {
-        let hub = Hub::new(4, 2);
+        let hub = Hub::new(limits(4, 2));
         let (a, v1) = hub.subscribe(topic("t"), Some("g".into())).unwrap();
         let (b, v2) = hub.subscribe(topic("t"), None).unwrap();
         assert!(v2 > v1);

@@ -13,9 +13,7 @@ mod service;
 #[cfg(test)]
 mod delivery_test;
 
-pub use fanout::{
-    Fanout, Published, ANNOUNCE_WAIT, MAX_SUBSCRIPTIONS, REFRESH, STALE, SUBSCRIBER_BUFFER,
-};
-pub use hub::{Delivery, HubFull, Subscription};
+pub use fanout::{Fanout, Published, ANNOUNCE_WAIT, LIMITS, REFRESH, STALE};
+pub use hub::{Delivery, HubFull, Limits, Subscription};
 pub use message::{Message, Topic, MAX_BODY_BYTES, MAX_HEADER_BYTES};
 pub use service::BrokerService;

@@ -104,7 +104,7 @@ impl BrokerService {
             return Err(invalid(Invalid::MissingMessage));
         };
         check_topic(&req.topic).map_err(invalid)?;
-        let mut header: BTreeMap<String, String> = message.header.into_iter().collect();
+        let mut header = message.header;
         for (name, value) in metadata {
             if copied(name) {
                 header.entry(name.clone()).or_insert_with(|| value.clone());
@@ -147,7 +147,7 @@ impl BrokerService {
         Ok(subscription
             .take_until(self.stop.clone().cancelled_owned())
             .map(|m| pb::Message {
-                header: m.header.clone().into_iter().collect(),
+                header: m.header.clone(),
                 body: m.body.clone(),
             })
             .boxed())
