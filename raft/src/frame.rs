@@ -80,7 +80,8 @@ pub enum PeerRequest {
     App {
         /// Which handler answers it.
         channel: String,
-        /// The application's message.
+        /// The application's message (encoded as one byte string, not byte by byte).
+        #[serde(with = "serde_bytes")]
         body: Vec<u8>,
     },
 }

@@ -29,7 +29,8 @@ pub struct Topic {
 pub struct Message {
     /// Headers: the publisher's, plus its request metadata.
     pub header: BTreeMap<String, String>,
-    /// The payload, never interpreted.
+    /// The payload, never interpreted (encoded as one byte string between nodes).
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
 }
 
