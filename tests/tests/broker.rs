@@ -426,6 +426,24 @@ async fn topics_are_isolated_per_namespace() -> anyhow::Result<()> {
         ["micro-1", "micro-2", "micro-end"]
     );
     assert_eq!(in_foo.bodies_until("foo-end").await, ["foo-1", "foo-end"]);
+
+    // Nobody without a cluster certificate can hand a node messages to deliver.
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+    let stranger = micro_raft::transport::PeerClient::new(
+        endpoint,
+        micro_raft::tls::discovery_client_config()?,
+    )?;
+    let injected = micro_raft::frame::PeerRequest::App {
+        channel: "broker".into(),
+        body: vec![2, 0, 0, 0],
+    };
+    let answer = stranger
+        .call(&c.nodes[2].addrs.peer, &injected, Duration::from_secs(5))
+        .await?;
+    assert!(
+        matches!(answer, micro_raft::frame::PeerResponse::Refused(ref m) if m.contains("certificate")),
+        "{answer:?}"
+    );
     Ok(())
 }
 
@@ -667,5 +685,67 @@ async fn cli_publish_and_subscribe() -> anyhow::Result<()> {
         assert_eq!(out.code, 2, "{args:?}: {}", out.combined());
         assert!(out.stderr.contains("Not authorized"), "{}", out.combined());
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_dies_is_forgotten_and_heard_again_when_it_returns() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &[]).await?;
+    let admin = c.admin.clone();
+    let mut w2 = subscribe(&c, 1, &admin, "jobs", "workers").await?;
+    let w3 = subscribe(&c, 2, &admin, "jobs", "workers").await?;
+    let mut probe2 = subscribe(&c, 1, &admin, "jobs", "").await?;
+    let mut probe3 = subscribe(&c, 2, &admin, "jobs", "").await?;
+    // A CLI subscriber whose environment lists node 3 first, then node 2.
+    let cli = Cli::new()?;
+    let proxies = format!("{},{}", c.nodes[2].addrs.proxy, c.nodes[1].addrs.proxy);
+    cli.use_env_as_admin("ha", &proxies)?;
+    let lines = Lines::spawn(&cli, &["broker", "subscribe", "jobs"])?;
+    let mut p = client(&c, 0, &admin).await?;
+    warm_up(&mut p, "jobs", &mut [&mut probe2, &mut probe3]).await;
+    let deadline = Instant::now() + WAIT;
+    while lines.next(Duration::from_millis(200)).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the CLI subscriber never got a message"
+        );
+        publish(&mut p, "jobs", "warmup").await?;
+    }
+
+    // Node 3 dies with a worker, a subscriber and the CLI's subscription on it.
+    c.nodes[2].kill();
+    drop((w3, probe3));
+    // Publishing keeps working; the group's messages go to the worker left, except at most
+    // the one that was on its way to the dead node when it was found dead.
+    let sent: Vec<String> = (0..20).map(|n| format!("job{n:02}")).collect();
+    for job in &sent {
+        publish(&mut p, "jobs", job).await?;
+    }
+    publish(&mut p, "jobs", "end").await?;
+    assert_eq!(probe2.bodies_until("end").await.len(), sent.len() + 1);
+    let mut got = Vec::new();
+    while let Some(m) = w2.next(Duration::from_millis(500)).await {
+        if body(&m).starts_with("job") {
+            got.push(body(&m));
+        }
+    }
+    assert!(got.len() >= sent.len() - 1, "the live worker got {got:?}");
+    // The CLI subscribed again through node 2 and hears new messages.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "the CLI did not resubscribe");
+        publish(&mut p, "jobs", "again").await?;
+        if std::iter::from_fn(|| lines.next(Duration::from_millis(200))).any(|l| l == "again") {
+            break;
+        }
+    }
+
+    // Back with the same data dir: its subscribers are heard again.
+    c.nodes[2].start()?;
+    c.nodes[2].wait_ready(micro_tests::cluster::READY).await?;
+    let mut back = subscribe(&c, 2, &admin, "jobs", "").await?;
+    warm_up(&mut p, "jobs", &mut [&mut back]).await;
+    publish(&mut p, "jobs", "welcome").await?;
+    assert_eq!(back.bodies_until("welcome").await, ["welcome"]);
     Ok(())
 }
