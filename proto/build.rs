@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/config.proto",
     "proto/cluster.proto",
     "proto/auth.proto",
+    "proto/registry.proto",
     "proto/broker.proto",
 ];
 
@@ -34,6 +35,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .preserve_proto_field_names()
         .emit_fields()
         .btree_map([".broker"])
-        .build(&[".store", ".config", ".cluster", ".auth", ".broker"])?;
+        .build(&[
+            ".store",
+            ".config",
+            ".cluster",
+            ".auth",
+            ".registry",
+            ".broker",
+        ])?;
     Ok(())
 }

@@ -10,7 +10,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use micro_gateway::{Backend, CallRequest, GatewayError, JsonStream};
+use futures::stream::StreamExt;
+use micro_gateway::{Backend, CallRequest, GatewayError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -19,8 +20,10 @@ use crate::error::ApiError;
 
 /// The pending answer of a JSON endpoint.
 pub type JsonAnswer<'a> = BoxFuture<'a, Result<serde_json::Value, GatewayError>>;
-
-/// The pending opening of a streaming JSON endpoint.
+/// The answers of a streaming JSON endpoint, one JSON value per message (the gateway's type:
+/// it sends them as server-sent events).
+pub use micro_gateway::JsonStream;
+/// The pending start of a streaming JSON endpoint.
 pub type JsonStreamAnswer<'a> = BoxFuture<'a, Result<JsonStream, GatewayError>>;
 
 /// One service's JSON face.
@@ -51,7 +54,7 @@ pub trait JsonService: Send + Sync + 'static {
         false
     }
 
-    /// Opens streaming `endpoint` for an admitted `caller`; `None` if there is no such
+    /// Starts the streaming `endpoint` (e.g. `Registry.Watch`); `None` if there is no such
     /// streaming endpoint.
     fn stream(
         &self,
@@ -61,6 +64,32 @@ pub trait JsonService: Send + Sync + 'static {
     ) -> Option<JsonStreamAnswer<'_>> {
         None
     }
+}
+
+/// Decodes `body` as `Req`, starts the stream `f` answers, and encodes each message: the body
+/// of every streaming JSON endpoint.
+pub async fn json_stream<Req, Resp, F, Fut>(
+    body: serde_json::Value,
+    f: F,
+) -> Result<JsonStream, GatewayError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize + Send + 'static,
+    F: FnOnce(Req) -> Fut,
+    Fut:
+        Future<Output = Result<tokio::sync::mpsc::Receiver<Result<Resp, tonic::Status>>, ApiError>>,
+{
+    let req: Req = serde_json::from_value(body)
+        .map_err(|e| GatewayError::BadRequest(format!("invalid request: {e}")))?;
+    let rx = f(req).await.map_err(GatewayError::from)?;
+    Ok(tokio_stream::wrappers::ReceiverStream::new(rx)
+        .map(|item| match item {
+            Ok(resp) => {
+                serde_json::to_value(resp).map_err(|e| GatewayError::Internal(e.to_string()))
+            }
+            Err(status) => Err(crate::error::status_to_gateway(&status)),
+        })
+        .boxed())
 }
 
 /// Decodes `body` as `Req`, runs `f`, encodes the answer: the body of every JSON endpoint.
@@ -132,10 +161,16 @@ fn count(service: &str, endpoint: &str, error: Option<&GatewayError>) {
 }
 
 impl Services {
-    /// Admits the caller, then routes the call to its service.
+    /// Admits the caller, then routes the call to its service with the request's headers.
     async fn dispatch(&self, req: CallRequest) -> Result<serde_json::Value, GatewayError> {
-        let (service, caller) = self.admit(&req)?;
-        match service.call_with_metadata(&req.endpoint, caller, &req.headers, req.body) {
+        let caller = self.admit(&req).await?;
+        let answer = self.service(&req.service)?.call_with_metadata(
+            &req.endpoint,
+            caller,
+            &req.headers,
+            req.body,
+        );
+        match answer {
             Some(answer) => answer.await,
             None => Err(no_endpoint(&req.service, &req.endpoint)),
         }
@@ -143,33 +178,60 @@ impl Services {
 
     /// Admits the caller, then opens the streaming call on its service.
     async fn open(&self, req: CallRequest) -> Result<JsonStream, GatewayError> {
-        let (service, caller) = self.admit(&req)?;
-        match service.stream(&req.endpoint, caller, req.body) {
-            Some(answer) => answer.await,
-            None => Err(no_endpoint(&req.service, &req.endpoint)),
-        }
+        let caller = self.admit(&req).await?;
+        self.stream_admitted(&req.service, &req.endpoint, caller, req.body)
+            .await
+            .unwrap_or_else(|| Err(no_endpoint(&req.service, &req.endpoint)))
     }
 
-    /// The guard's verdict on the call, and the service it addresses.
-    fn admit(&self, req: &CallRequest) -> Result<(&dyn JsonService, Caller), GatewayError> {
+    /// The guard's verdict on the call.
+    async fn admit(&self, req: &CallRequest) -> Result<Caller, GatewayError> {
         // Rules apply to every path, existing or not, as Micro's gateway checks them
         // before routing: a locked-down namespace reveals nothing to anonymous callers.
-        let caller = self
-            .guard
+        self.guard
             .admit(
                 &req.service,
                 &req.endpoint,
                 req.namespace.as_deref(),
                 req.headers.get("authorization").map(String::as_str),
             )
-            .map_err(GatewayError::from)?;
-        let Some(service) = self.by_name.get(req.service.as_str()) else {
-            return Err(GatewayError::NotFound(format!(
-                "service {} not found",
-                req.service
-            )));
-        };
-        Ok((service.as_ref(), caller))
+            .await
+            .map_err(GatewayError::from)
+    }
+
+    fn service(&self, name: &str) -> Result<&Arc<dyn JsonService>, GatewayError> {
+        self.by_name
+            .get(name)
+            .ok_or_else(|| GatewayError::NotFound(format!("service {name} not found")))
+    }
+
+    /// Calls a unary endpoint for a caller the guard already admitted.
+    pub async fn call_admitted(
+        &self,
+        service: &str,
+        endpoint: &str,
+        caller: Caller,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, GatewayError> {
+        match self.service(service)?.call(endpoint, caller, body) {
+            Some(answer) => answer.await,
+            None => Err(no_endpoint(service, endpoint)),
+        }
+    }
+
+    /// Starts a streaming endpoint for a caller the guard already admitted; `None` when the
+    /// endpoint is not a streaming one.
+    pub async fn stream_admitted(
+        &self,
+        service: &str,
+        endpoint: &str,
+        caller: Caller,
+        body: serde_json::Value,
+    ) -> Option<Result<JsonStream, GatewayError>> {
+        match self.service(service) {
+            Ok(s) => Some(s.stream(endpoint, caller, body)?.await),
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 

@@ -134,6 +134,29 @@ impl From<ClusterError> for ApiError {
     }
 }
 
+/// A gRPC status from a service as the gateway renders it (streams end with statuses). The
+/// status message is Micro's error body when it came from an [`ApiError`].
+pub fn status_to_gateway(status: &tonic::Status) -> GatewayError {
+    let detail = serde_json::from_str::<serde_json::Value>(status.message())
+        .ok()
+        .and_then(|v| v.get("Detail").and_then(|d| d.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| status.message().to_owned());
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument | Code::OutOfRange => GatewayError::BadRequest(detail),
+        Code::Unauthenticated => GatewayError::Unauthorized(detail),
+        Code::PermissionDenied => GatewayError::Forbidden(detail),
+        Code::NotFound => GatewayError::NotFound(detail),
+        Code::Aborted | Code::AlreadyExists | Code::FailedPrecondition => {
+            GatewayError::Conflict(detail)
+        }
+        Code::ResourceExhausted => GatewayError::TooManyRequests(detail),
+        Code::DeadlineExceeded => GatewayError::Timeout(detail),
+        Code::Unavailable => GatewayError::Unavailable(detail),
+        _ => GatewayError::Internal(detail),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,25 +30,56 @@ macro_rules! grpc_service {
 }
 
 /// Implements [`JsonService`](crate::api::JsonService) for `$svc`: `"Handler.Method"` names
-/// mapped to methods; other endpoints are not found.
+/// mapped to methods; other endpoints are not found. Streaming endpoints follow `streams`,
+/// mapped to methods answering a receiver of messages.
 macro_rules! json_service {
     ($svc:ty { $($endpoint:literal => $method:ident,)* }) => {
         impl $crate::api::JsonService for $svc {
-            fn call(
+            $crate::handlers::json_service!(@unary $svc { $($endpoint => $method,)* });
+        }
+    };
+    ($svc:ty { $($endpoint:literal => $method:ident,)* } streams {
+        $($s_endpoint:literal => $s_method:ident,)+
+    }) => {
+        impl $crate::api::JsonService for $svc {
+            $crate::handlers::json_service!(@unary $svc { $($endpoint => $method,)* });
+
+            fn streams(&self, endpoint: &str) -> bool {
+                matches!(endpoint, $($s_endpoint)|+)
+            }
+
+            fn stream(
                 &self,
                 endpoint: &str,
                 caller: $crate::auth::Caller,
                 body: serde_json::Value,
-            ) -> Option<$crate::api::JsonAnswer<'_>> {
+            ) -> Option<$crate::api::JsonStreamAnswer<'_>> {
                 Some(match endpoint {
                     $(
-                        $endpoint => Box::pin($crate::api::json(body, move |r| async move {
-                            <$svc>::$method(self, &caller, r).await
+                        $s_endpoint => Box::pin($crate::api::json_stream(body, move |r| async move {
+                            <$svc>::$s_method(self, &caller, r).await
                         })),
-                    )*
+                    )+
                     _ => return None,
                 })
             }
+        }
+    };
+    (@unary $svc:ty { $($endpoint:literal => $method:ident,)* }) => {
+        fn call(
+            &self,
+            endpoint: &str,
+            caller: $crate::auth::Caller,
+            body: serde_json::Value,
+        ) -> Option<$crate::api::JsonAnswer<'_>> {
+            Some(match endpoint {
+                $(
+                    $endpoint => Box::pin($crate::api::json(body, move |r| async move {
+                        <$svc>::$method(self, &caller, r).await
+                    })),
+                )*
+                _ => return None,
+            })
         }
     };
 }

@@ -5,13 +5,16 @@
 //! - [`config`]: the validated server configuration and its defaults.
 //! - [`server`]: binding listeners, starting the cluster member and the edges, shutdown order.
 //! - [`error`]: [`ApiError`], its one mapping to gRPC statuses and one to gateway errors.
-//! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch, expiry purge worker).
+//! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch).
+//! - [`registry`]: the registry service, and the node announcing its own services there.
+//! - [`expiry`]: the leader's workers that remove expired records and instances via the log.
 //! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`broker`]: Micro's pub/sub, fanned out to every node over the peer channel (not raft).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
 //! - `handlers`: the macros that put every service method behind both edges.
+//! - `json_grpc`: Micro's JSON-over-gRPC calls on the proxy, answered by the JSON dispatch.
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
 //!
 //! Must not depend on `cli` (no clap in the server library).
@@ -25,8 +28,11 @@ pub mod cluster;
 pub mod config;
 pub mod config_service;
 pub mod error;
+pub mod expiry;
 mod handlers;
+mod json_grpc;
 mod namespace;
+pub mod registry;
 pub mod server;
 pub mod store;
 

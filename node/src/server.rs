@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use micro_proto::{
     auth as auth_pb, broker as broker_pb, cluster as cluster_pb, config as config_pb,
-    store as store_pb,
+    registry as registry_pb, store as store_pb,
 };
 use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
 use tokio::net::TcpListener;
@@ -25,7 +25,10 @@ use crate::config::{advertised, Config, ValidConfig};
 use crate::config_service::{
     reseal_secrets, ConfigService, Keys, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES,
 };
-use crate::store::{purge_expired, StoreService};
+use crate::expiry::remove_expired;
+use crate::json_grpc::JsonGrpcLayer;
+use crate::registry::{announce, RegistryService};
+use crate::store::StoreService;
 
 /// Largest gRPC message accepted (values are at most 1 MiB).
 const MAX_GRPC_MESSAGE: usize = 4 * 1024 * 1024;
@@ -152,6 +155,7 @@ impl Node {
         let tokens = Arc::new(Tokens::new(cluster.clone(), cipher.clone()));
         let guard = Arc::new(Guard::new(cluster.clone(), tokens.clone()));
         let auth_svc = AuthService::new(cluster.clone(), tokens, cipher, cfg.disable_admin);
+        let registry_svc = RegistryService::new(cluster.clone());
         let fanout = Fanout::new(cluster.clone());
         let broker_svc = BrokerService::new(fanout.clone(), stop.clone());
         let services = Arc::new(Services::new(
@@ -168,6 +172,10 @@ impl Node {
                 ),
                 ("auth", Arc::new(auth_svc.clone()) as Arc<dyn JsonService>),
                 (
+                    "registry",
+                    Arc::new(registry_svc.clone()) as Arc<dyn JsonService>,
+                ),
+                (
                     "broker",
                     Arc::new(broker_svc.clone()) as Arc<dyn JsonService>,
                 ),
@@ -182,15 +190,18 @@ impl Node {
             }
         }));
         let api_stop = stop.clone();
+        let api_services = services.clone();
         edges.push(tokio::spawn(async move {
             if let Err(e) =
-                micro_gateway::serve(listeners.api, services, crate::VERSION.into(), api_stop).await
+                micro_gateway::serve(listeners.api, api_services, crate::VERSION.into(), api_stop)
+                    .await
             {
                 tracing::error!(error = %e, "api gateway stopped");
             }
         }));
         let grpc = tonic::transport::Server::builder()
             .layer(GuardLayer::new(guard))
+            .layer(JsonGrpcLayer::new(services.clone(), MAX_GRPC_MESSAGE))
             .add_service(
                 store_pb::store_server::StoreServer::new(store)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
@@ -216,6 +227,10 @@ impl Node {
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
             )
             .add_service(
+                registry_pb::registry_server::RegistryServer::new(registry_svc.clone())
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
                 broker_pb::broker_server::BrokerServer::new(broker_svc)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
             );
@@ -230,8 +245,23 @@ impl Node {
                 Err(e) => tracing::error!(error = %e, "gRPC proxy failed"),
             }
         }));
-        tracker.spawn(purge_expired(cluster.clone(), stop.clone()));
+        tracker.spawn(remove_expired(
+            cluster.clone(),
+            crate::store::EXPIRY,
+            stop.clone(),
+        ));
+        tracker.spawn(remove_expired(
+            cluster.clone(),
+            crate::registry::EXPIRY,
+            stop.clone(),
+        ));
         tracker.spawn(reseal_secrets(cluster.clone(), keys, stop.clone()));
+        tracker.spawn(announce(
+            registry_svc,
+            format!("{:016x}", cluster.id()),
+            cluster.this().proxy_address.clone(),
+            stop.clone(),
+        ));
         tracker.spawn(fanout.announce(stop.clone()));
 
         Ok(Node {

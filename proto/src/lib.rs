@@ -1,9 +1,10 @@
 //! The wire contract of micro: generated tonic/prost types with Micro-compatible JSON.
 //!
-//! Layout: one `pub mod` per protobuf package. `store`, `config`, `auth` and `broker` are Micro
-//! v3's packages (unchanged numbers, our extensions at >= 100); `cluster` is micro's own admin
-//! API. JSON impls come from pbjson with original (snake_case) names and default values
-//! emitted, as Micro's jsonpb does: 64-bit integers are strings and bytes are base64.
+//! Layout: one `pub mod` per protobuf package. `store`, `config`, `auth`, `registry` and
+//! `broker` are Micro v3's packages (unchanged numbers, our extensions at >= 100); `cluster` is
+//! micro's own admin API. JSON impls come from pbjson with original (snake_case) names and
+//! default values emitted, as Micro's jsonpb does: 64-bit integers are strings and bytes are
+//! base64.
 //!
 //! Must not depend on any internal crate: clients (`cli`, `jepsen`) need this crate alone.
 
@@ -28,6 +29,13 @@ pub mod auth {
     include!(concat!(env!("OUT_DIR"), "/auth.serde.rs"));
 }
 
+/// Micro v3's `registry` package.
+pub mod registry {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("registry");
+    include!(concat!(env!("OUT_DIR"), "/registry.serde.rs"));
+}
+
 /// micro's cluster administration API.
 pub mod cluster {
     #![allow(missing_docs, clippy::all)]
@@ -41,6 +49,10 @@ pub mod broker {
     tonic::include_proto!("broker");
     include!(concat!(env!("OUT_DIR"), "/broker.serde.rs"));
 }
+
+/// The protobuf descriptors of every package above (a `FileDescriptorSet`), from which the
+/// node derives the request and response schemas it registers for its endpoints.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 
 #[cfg(test)]
 mod tests {

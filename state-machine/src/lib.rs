@@ -8,6 +8,8 @@
 //! - [`config`]: the config service (a JSON document per namespace, dot paths, merges,
 //!   secrets stored as ciphertext).
 //! - [`auth`]: the auth service (accounts, rules, the token-signing key).
+//! - [`registry`]: the registry service (service versions, instances with TTL leases, the
+//!   change history watchers resume from).
 //! - [`snapshot`]: the versioned snapshot codec.
 //!
 //! The log holds our own serde enums (encoded with bincode), not protobuf: the wire contract in
@@ -22,6 +24,7 @@ pub mod config;
 pub mod context;
 pub mod entry;
 pub mod kv;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 
@@ -40,5 +43,6 @@ pub fn apply(txn: &mut Txn<'_>, index: u64, entry: LogEntry) -> Result<Response,
         Command::Store(cmd) => Ok(Response::Store(store::apply(txn, cmd, &ctx)?)),
         Command::Config(cmd) => Ok(Response::Config(config::apply(txn, cmd, &ctx)?)),
         Command::Auth(cmd) => Ok(Response::Auth(auth::apply(txn, cmd, &ctx)?)),
+        Command::Registry(cmd) => Ok(Response::Registry(registry::apply(txn, cmd, &ctx)?)),
     }
 }

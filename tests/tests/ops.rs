@@ -100,6 +100,12 @@ async fn health_ready_metrics_and_cluster_health() -> anyhow::Result<()> {
     );
     assert!(text.contains("micro_raft_fsync_seconds_bucket"), "{text}");
     assert!(text.contains("micro_raft_apply_seconds_count"), "{text}");
+    // What benchmarks read: CPU seconds (finer than whole seconds) and resident memory.
+    assert!(sample(&after, "micro_process_cpu_seconds") > 0.0, "{text}");
+    assert!(
+        sample(&after, "process_resident_memory_bytes") > 1e6,
+        "{text}"
+    );
 
     // `micro cluster health`: all ready, then a dead member makes it fail.
     let cli = Cli::new()?;

@@ -140,6 +140,28 @@ impl Client {
         }))
     }
 
+    /// A channel to the first address that connects, for calls that outlive the request
+    /// timeout (streams a user watches until they stop it).
+    pub async fn channel(&self) -> Result<Channel, RpcError> {
+        for address in self.addresses.entries() {
+            if let Some(channel) = self.connect(address).await {
+                return Ok(channel);
+            }
+        }
+        Err(RpcError::Connect {
+            addresses: self.addresses.to_string(),
+        })
+    }
+
+    /// A channel to one given address (benchmarks aim at chosen members).
+    pub async fn channel_to(&self, address: &str) -> Result<Channel, RpcError> {
+        self.connect(address)
+            .await
+            .ok_or_else(|| RpcError::Connect {
+                addresses: address.to_owned(),
+            })
+    }
+
     /// Dials one address; `None` when it cannot be reached in time.
     async fn connect(&self, address: &str) -> Option<Channel> {
         let endpoint = Endpoint::from_shared(AddressList::uri(address))

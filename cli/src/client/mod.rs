@@ -4,8 +4,10 @@
 
 mod address;
 mod connection;
+mod json_codec;
 mod rpc_error;
 
 pub use address::AddressList;
 pub use connection::Client;
+pub use json_codec::{JsonCodec, CONTENT_TYPE_HEADER, JSON};
 pub use rpc_error::RpcError;

@@ -11,12 +11,15 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use super::auth::{self, AuthArgs};
+use super::bench::{self, BenchArgs};
 use super::broker::{self, BrokerArgs};
 use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
+use super::dynamic;
 use super::env::{self, EnvArgs};
 use super::login::{self, LoginArgs};
 use super::server::{self, ServerArgs};
+use super::services;
 use super::store::{self, StoreArgs};
 use super::user::{self, UserArgs};
 use crate::client::Client;
@@ -62,6 +65,8 @@ pub enum Command {
     /// Manage authentication, accounts and rules
     #[command(arg_required_else_help = true)]
     Auth(AuthArgs),
+    /// Measure a running cluster: throughput, latency percentiles, CPU
+    Bench(BenchArgs),
     /// Publish messages to a topic or subscribe to one
     #[command(arg_required_else_help = true)]
     Broker(BrokerArgs),
@@ -79,12 +84,14 @@ pub enum Command {
     Logout,
     /// Run a server node
     Server(ServerArgs),
+    /// List the services of the current namespace
+    Services,
     /// Read, write, list and delete records of the store
     #[command(arg_required_else_help = true)]
     Store(StoreArgs),
     /// Print the current logged in user
     User(UserArgs),
-    /// Anything else is an error.
+    /// Any other word names a registered service: `micro SERVICE [HANDLER] ENDPOINT --flags`.
     #[command(external_subcommand)]
     Unknown(Vec<String>),
 }
@@ -192,7 +199,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
     };
     let config_path = match cli.config {
         Some(path) => path,
-        None if matches!(command, Command::Server(_) | Command::Unknown(_)) => PathBuf::new(),
+        None if matches!(command, Command::Server(_)) => PathBuf::new(),
         None => LocalConfig::default_path()?,
     };
     let globals = Globals {
@@ -211,10 +218,9 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Login(args) => login::login(args, &globals).await,
         Command::Logout => login::logout(&globals),
         Command::User(args) => user::run(args, &globals).await,
-        Command::Unknown(words) => {
-            let word = words.first().map(String::as_str).unwrap_or_default();
-            bail!("Unrecognized micro command: {word}. Please refer to 'micro --help'")
-        }
+        Command::Services => services::run(&globals).await,
+        Command::Bench(args) => bench::run(args, &globals).await,
+        Command::Unknown(words) => dynamic::run(words, &globals).await,
     }
 }
 

@@ -73,7 +73,7 @@ impl Guard {
 
     /// Authenticates the `authorization` header and checks the rules of the request's
     /// namespace for calling `endpoint` on `service`.
-    pub fn admit(
+    pub async fn admit(
         &self,
         service: &str,
         endpoint: &str,
@@ -83,7 +83,7 @@ impl Guard {
         let namespace = crate::namespace::resolve(namespace);
         let account = match authorization.map(str::trim).filter(|h| !h.is_empty()) {
             None => None,
-            Some(header) => Some(self.authenticate(header)?),
+            Some(header) => Some(self.authenticate(header).await?),
         };
         let rules = auth::rules(self.cluster.reader(), &namespace)
             .map_err(|e| ApiError::Internal(format!("reading the rules: {e}")))?;
@@ -111,10 +111,20 @@ impl Guard {
     }
 
     /// Verifies `Bearer <jwt>` or Micro's `Basic base64(user:token)`.
-    fn authenticate(&self, header: &str) -> Result<Claims, ApiError> {
+    /// A replica without the signing key (a node that just joined) catches up once before
+    /// judging, so a valid token is never refused for this replica's lag.
+    async fn authenticate(&self, header: &str) -> Result<Claims, ApiError> {
         let token = bearer_token(header)?;
-        self.tokens.verify(&token).map_err(|e| match e {
+        let verified = match self.tokens.verify(&token) {
+            Err(TokenError::NoKey) => {
+                self.cluster.read_barrier().await?;
+                self.tokens.verify(&token)
+            }
+            other => other,
+        };
+        verified.map_err(|e| match e {
             TokenError::Invalid(m) => ApiError::Unauthorized(m),
+            TokenError::NoKey => ApiError::Unauthorized(e.to_string()),
             TokenError::Unavailable(m) => ApiError::Internal(m),
         })
     }

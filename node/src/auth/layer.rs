@@ -63,9 +63,11 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let route = grpc_route(request.uri().path());
-        let admitted = admit(&self.guard, &request, route.as_ref());
-        let route = route.unwrap_or_default();
+        let guard = self.guard.clone();
+        let asked = Asked::of(&request);
         Box::pin(async move {
+            let admitted = asked.admit(&guard, route.as_ref()).await;
+            let route = route.unwrap_or_default();
             let response = match admitted {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
@@ -86,36 +88,56 @@ where
     }
 }
 
-/// Admits the caller of `request`, whose path resolved to `route` (`None`: a malformed path).
-fn admit<B>(
-    guard: &Guard,
-    request: &http::Request<B>,
-    route: Option<&(String, String)>,
-) -> Result<Caller, ApiError> {
-    let (service, endpoint) = route.ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "Method name {:?} invalid format. Expecting service.endpoint",
-            request.uri().path()
-        ))
-    })?;
-    let header = |name: &str| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    guard.admit(
-        service,
-        endpoint,
-        header("micro-namespace").as_deref(),
-        header("authorization").as_deref(),
-    )
+/// What admission needs from a request, copied out so the request itself is not held across
+/// the wait (its body is not `Sync`).
+struct Asked {
+    path: String,
+    namespace: Option<String>,
+    authorization: Option<String>,
+}
+
+impl Asked {
+    fn of<B>(request: &http::Request<B>) -> Asked {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Asked {
+            path: request.uri().path().to_owned(),
+            namespace: header("micro-namespace"),
+            authorization: header("authorization"),
+        }
+    }
+
+    /// Admits the caller, whose path resolved to `route` (`None`: a malformed path).
+    async fn admit(
+        &self,
+        guard: &Guard,
+        route: Option<&(String, String)>,
+    ) -> Result<Caller, ApiError> {
+        let (service, endpoint) = route.ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Method name {:?} invalid format. Expecting service.endpoint",
+                self.path
+            ))
+        })?;
+        guard
+            .admit(
+                service,
+                endpoint,
+                self.namespace.as_deref(),
+                self.authorization.as_deref(),
+            )
+            .await
+    }
 }
 
 /// `/store.Store/Read` → (`store`, `Store.Read`): Micro's service name (the package) and
 /// endpoint (`Handler.Method`).
-fn grpc_route(path: &str) -> Option<(String, String)> {
+pub(crate) fn grpc_route(path: &str) -> Option<(String, String)> {
     let (qualified, method) = path.strip_prefix('/')?.split_once('/')?;
     let (package, handler) = qualified.rsplit_once('.')?;
     if package.is_empty() || handler.is_empty() || method.is_empty() || method.contains('/') {

@@ -9,6 +9,7 @@ mod service;
 mod tokens;
 
 pub use guard::{Caller, Guard};
+pub(crate) use layer::grpc_route;
 pub use layer::GuardLayer;
 pub use limiter::LoginLimiter;
 pub use service::AuthService;

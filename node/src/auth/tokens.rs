@@ -104,10 +104,8 @@ impl Tokens {
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let key = self.loaded_key().map_err(TokenError::Unavailable)?;
         let Some(key) = key else {
-            // No token was ever issued by this cluster, so none can be valid.
-            return Err(TokenError::Invalid(
-                "token not issued by this cluster".into(),
-            ));
+            // Either no token was ever issued, or this replica has not applied the key yet.
+            return Err(TokenError::NoKey);
         };
         jsonwebtoken::decode::<Claims>(token, &key.decoding, &key.validation)
             .map(|data| data.claims)
@@ -195,4 +193,7 @@ pub enum TokenError {
     /// The node could not read its key.
     #[error("{0}")]
     Unavailable(String),
+    /// This replica holds no signing key (none was made yet, or it has not caught up).
+    #[error("token not issued by this cluster")]
+    NoKey,
 }

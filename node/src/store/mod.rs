@@ -6,7 +6,15 @@
 
 mod convert;
 mod service;
-mod worker;
+
+use micro_state_machine::store::{StoreCommand, EXPIRY_PREFIX};
+use micro_state_machine::Command;
 
 pub use service::StoreService;
-pub use worker::purge_expired;
+
+/// Expired records, removed through the log in batches that keep entries small.
+pub const EXPIRY: crate::expiry::DeadlineIndex = crate::expiry::DeadlineIndex {
+    name: "store records",
+    prefix: EXPIRY_PREFIX,
+    removal: || Command::Store(StoreCommand::PurgeExpired { limit: 1000 }),
+};

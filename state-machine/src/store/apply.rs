@@ -68,7 +68,7 @@ pub fn apply(
         }
         StoreCommand::PurgeExpired { limit } => {
             let mut count = 0;
-            for (index_key, _) in txn.scan_prefix(b"x/")? {
+            for (index_key, _) in txn.scan_prefix(super::EXPIRY_PREFIX)? {
                 if count >= limit {
                     break;
                 }

@@ -16,7 +16,7 @@ pub use apply::apply;
 pub use command::{StoreCommand, StoreResponse};
 pub use error::StoreError;
 pub use model::{
-    validate_key, validate_name, Field, Precondition, StoredRecord, Table, MAX_KEY_BYTES,
-    MAX_VALUE_BYTES,
+    validate_key, validate_name, Field, Precondition, StoredRecord, Table, EXPIRY_PREFIX,
+    MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 pub use query::{databases, list, read, tables, Order, QueryOptions, RecordView};

@@ -10,6 +10,8 @@ use super::StoreError;
 pub const MAX_KEY_BYTES: usize = 4096;
 /// Largest value accepted, in bytes (etcd's default request limit is 1.5 MiB).
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Prefix of the record deadline index (the expiry worker peeks at its first key).
+pub const EXPIRY_PREFIX: &[u8] = b"x/";
 /// Longest database or table name, in bytes.
 const MAX_NAME_BYTES: usize = 256;
 
@@ -91,7 +93,7 @@ impl Table {
 
     /// Expiry-index key for `key` expiring at `deadline_ms`.
     pub(crate) fn expiry_key(&self, deadline_ms: u64, key: &str) -> Vec<u8> {
-        let mut k = b"x/".to_vec();
+        let mut k = EXPIRY_PREFIX.to_vec();
         k.extend_from_slice(&deadline_ms.to_be_bytes());
         k.extend_from_slice(&self.record_key(key)[2..]);
         k
