@@ -577,6 +577,15 @@ async fn http_publish_and_server_sent_events_subscribe() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(bad.status(), 400);
+    // Other streaming endpoints are served the same way (the registry's watch).
+    let watch = reqwest::Client::new()
+        .get(format!("http://{}/registry/watch", c.nodes[1].addrs.api))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(watch.status(), 200);
+    assert_eq!(watch.headers()["content-type"], "text/event-stream");
+    drop(watch);
     // A message published over gRPC reaches the HTTP subscriber too.
     let mut p = client(&c, 1, &c.admin).await?;
     publish(&mut p, "alerts", "from grpc").await?;
