@@ -173,6 +173,14 @@ async fn published_on_node_1_arrives_on_nodes_2_and_3_and_bad_input_is_refused(
     let mut elsewhere = subscribe(&c, 2, admin, "other", "").await?;
     let mut p = client(&c, 0, admin).await?;
     warm_up(&mut p, "greetings", &mut [&mut here, &mut on2, &mut on3]).await;
+    // Node 3 reports what it holds (refreshed every announcement round).
+    let deadline = Instant::now() + WAIT;
+    while metric(&c, 2, "micro_broker_subscriptions").await != 2.0
+        || metric(&c, 2, "micro_broker_members_heard").await != 2.0
+    {
+        assert!(Instant::now() < deadline, "node 3's broker gauges");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let sent: Vec<String> = (0..20).map(|n| format!("m{n:02}")).collect();
     for m in &sent {

@@ -200,6 +200,8 @@ impl Fanout {
             self.tell_all(version, &interest, &mut told).await;
             self.announced.send_replace(seq);
             let gone = self.table().expire(Instant::now(), STALE);
+            metrics::gauge!("micro_broker_subscriptions").set(self.subscriptions() as f64);
+            metrics::gauge!("micro_broker_members_heard").set(self.known_members() as f64);
             for id in gone {
                 tracing::debug!(node = %format!("{id:016x}"), "forgot a quiet member's broker interest");
             }
