@@ -13,6 +13,7 @@
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`broker`]: Micro's pub/sub, fanned out to every node over the peer channel (not raft).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
+//! - [`autopilot`]: the leader's optional removal of voters that stay unreachable.
 //! - `handlers`: the macros that put every service method behind both edges.
 //! - `json_grpc`: Micro's JSON-over-gRPC calls on the proxy, answered by the JSON dispatch.
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
@@ -23,6 +24,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod autopilot;
 pub mod broker;
 pub mod cluster;
 pub mod config;

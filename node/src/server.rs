@@ -137,6 +137,7 @@ impl Node {
                 .collect(),
             generated_secrets: vec![(CONFIG_KEY_NAME.to_owned(), KEY_BYTES)],
             learner: cfg.learner,
+            force_new_cluster: cfg.force_new_cluster,
         };
         let peer_stop = stop.child_token();
         let (cluster, mode) = Cluster::start(opts, &tracker, peer_stop.clone())
@@ -256,6 +257,13 @@ impl Node {
             stop.clone(),
         ));
         tracker.spawn(reseal_secrets(cluster.clone(), keys, stop.clone()));
+        if let Some(after) = cfg.autopilot_cleanup_dead {
+            tracker.spawn(crate::autopilot::cleanup_dead(
+                cluster.clone(),
+                after,
+                stop.clone(),
+            ));
+        }
         tracker.spawn(announce(
             registry_svc,
             format!("{:016x}", cluster.id()),

@@ -355,3 +355,128 @@ async fn grow_to_five_and_shrink_to_three_under_load_loses_nothing() -> anyhow::
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_removes_a_dead_voter_and_members_show_last_contact() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &["--autopilot-cleanup-dead", "3s"]).await?;
+    let leader = c.leader(Duration::from_secs(10)).await?;
+    let view = c.members(leader).await?;
+    for m in &view.members {
+        if m.id == view.leader {
+            assert_eq!(m.last_contact_ms, 0, "{view:?}");
+        } else {
+            assert!((0..5_000).contains(&m.last_contact_ms), "{view:?}");
+        }
+    }
+
+    let victim = (leader + 1) % 3;
+    let victim_id = c.id_of(victim).await?;
+    c.nodes[victim].kill();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = c.members(leader).await?;
+        if view.members.iter().all(|m| m.id != victim_id) {
+            assert_eq!(view.members.len(), 2);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead voter was not removed: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The two left still serve writes; the removed node, restarted, is told it was removed.
+    let (code, _) = c
+        .post(
+            leader,
+            "/store/write",
+            &json!({"record": {"key": "k", "value": "dg=="}}),
+        )
+        .await?;
+    assert_eq!(code, 200);
+    c.nodes[victim].start()?;
+    assert!(
+        c.nodes[victim]
+            .log_shows("was removed). To bring it back", Duration::from_secs(30))
+            .await,
+        "the removed node was not told"
+    );
+    Ok(())
+}
+
+/// Reads `key` through node `i`'s HTTP gateway; `None` when it does not exist.
+async fn read_value(c: &TestCluster, i: usize, key: &str) -> anyhow::Result<Option<String>> {
+    let (code, body) = c.post(i, "/store/read", &json!({"key": key})).await?;
+    Ok(match code {
+        200 => body["records"][0]["value"].as_str().map(str::to_owned),
+        404 => None,
+        _ => anyhow::bail!("read {key} through node {i}: {code} {body}"),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_new_cluster_recovers_a_lost_quorum_with_every_entry() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &[]).await?;
+    for i in 0..10 {
+        let body = json!({"record": {"key": format!("k{i}"), "value": "dg=="}});
+        assert_eq!(c.post(0, "/store/write", &body).await?.0, 200);
+    }
+    // Two of three lost for good: the survivor cannot serve writes.
+    c.nodes[1].kill();
+    c.nodes[2].kill();
+    let body = json!({"record": {"key": "lost", "value": "dg=="}});
+    assert_ne!(c.post(0, "/store/write", &body).await?.0, 200);
+
+    // Runbook step: restart the survivor once with --force-new-cluster.
+    c.nodes[0].terminate(Duration::from_secs(10))?;
+    let normal = c.nodes[0].extra.clone();
+    c.nodes[0].extra.push("--force-new-cluster".into());
+    c.nodes[0].start()?;
+    c.nodes[0].wait_ready(Duration::from_secs(30)).await?;
+    c.nodes[0].extra = normal;
+    for i in 0..10 {
+        assert_eq!(
+            read_value(&c, 0, &format!("k{i}")).await?.as_deref(),
+            Some("dg=="),
+            "k{i}"
+        );
+    }
+    assert_eq!(
+        c.post(
+            0,
+            "/store/write",
+            &json!({"record": {"key": "after", "value": "dg=="}})
+        )
+        .await?
+        .0,
+        200
+    );
+    let view = c.members(0).await?;
+    assert_eq!(view.members.len(), 1, "{view:?}");
+
+    // A lost member that comes back as it was is refused and told how to rejoin.
+    c.nodes[1].start()?;
+    assert!(
+        c.nodes[1]
+            .log_shows("was removed). To bring it back", Duration::from_secs(30))
+            .await,
+        "the old member was not told it is no longer one"
+    );
+    c.nodes[1].kill();
+    // Runbook step: wipe it and join it again; it catches up with everything.
+    std::fs::remove_dir_all(&c.nodes[1].data_dir)?;
+    let token = std::fs::read_to_string(c.nodes[0].data_dir.join("join-token"))?;
+    let target = c.nodes[0].addrs.peer.clone();
+    c.nodes[1].extra.extend([
+        "--join".into(),
+        target,
+        "--join-token".into(),
+        token.trim().to_owned(),
+    ]);
+    c.nodes[1].start()?;
+    c.nodes[1].wait_ready(Duration::from_secs(60)).await?;
+    assert_eq!(read_value(&c, 1, "k9").await?.as_deref(), Some("dg=="));
+    assert_eq!(read_value(&c, 1, "after").await?.as_deref(), Some("dg=="));
+    assert_eq!(c.members(1).await?.members.len(), 2);
+    Ok(())
+}

@@ -67,6 +67,14 @@ pub struct ServerArgs {
     /// With --join: stay a learner (a non-voting replica) until `micro cluster promote`
     #[arg(long, env = "MICRO_LEARNER")]
     pub learner: bool,
+    /// Remove a voter the leader has not heard from for this long (e.g. 10m), if the voters
+    /// left keep a live quorum; off by default
+    #[arg(long, env = "MICRO_AUTOPILOT_CLEANUP_DEAD", value_name = "AFTER", value_parser = humantime::parse_duration)]
+    pub autopilot_cleanup_dead: Option<std::time::Duration>,
+    /// Lost quorum for good: restart this member's data dir as a one-voter cluster that keeps
+    /// every entry it has; then wipe the other members and join them again
+    #[arg(long)]
+    pub force_new_cluster: bool,
     /// Log line format (filter with RUST_LOG, default info)
     #[arg(long, env = "MICRO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -108,6 +116,8 @@ impl TryFrom<ServerArgs> for Config {
             config_secret_key: nonempty(args.config_secret_key).map(SecretArg),
             disable_admin: args.disable_admin,
             learner: args.learner,
+            autopilot_cleanup_dead: args.autopilot_cleanup_dead,
+            force_new_cluster: args.force_new_cluster,
         })
     }
 }

@@ -52,6 +52,11 @@ impl ClusterService {
                     last_log_index: status.last_log_index,
                     snapshot_index: status.snapshot_index,
                     purged_index: status.purged_index,
+                    last_contact_ms: m
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.last_contact_ms)
+                        .map_or(-1, |ms| i64::try_from(ms).unwrap_or(i64::MAX)),
                 }
             })
             .collect();

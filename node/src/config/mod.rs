@@ -38,6 +38,12 @@ pub struct Config {
     pub disable_admin: bool,
     /// Join as a learner (a non-voting replica) that is never promoted automatically.
     pub learner: bool,
+    /// Remove a voter the leader has not heard from for this long, when the voters left keep
+    /// a live quorum (Consul's autopilot dead-server cleanup); `None` never does.
+    pub autopilot_cleanup_dead: Option<std::time::Duration>,
+    /// Restart this member's data dir as a one-voter cluster keeping every entry it has
+    /// (recovery from a permanently lost quorum).
+    pub force_new_cluster: bool,
 }
 
 /// A secret as given on the command line (join token, key); redacted in `Debug`.
@@ -68,6 +74,8 @@ impl fmt::Debug for Config {
             )
             .field("disable_admin", &self.disable_admin)
             .field("learner", &self.learner)
+            .field("autopilot_cleanup_dead", &self.autopilot_cleanup_dead)
+            .field("force_new_cluster", &self.force_new_cluster)
             .finish()
     }
 }
@@ -87,6 +95,8 @@ impl Default for Config {
             config_secret_key: None,
             disable_admin: false,
             learner: false,
+            autopilot_cleanup_dead: None,
+            force_new_cluster: false,
         }
     }
 }
@@ -108,6 +118,12 @@ pub enum ConfigError {
     /// A zero snapshot threshold.
     #[error("--snapshot-threshold must be at least 1")]
     SnapshotThreshold,
+    /// `--force-new-cluster` restarts a member alone; it cannot also join one.
+    #[error("--force-new-cluster cannot be combined with --join")]
+    ForceNewClusterWithJoin,
+    /// A dead-server threshold short enough to remove a merely slow voter.
+    #[error("--autopilot-cleanup-dead must be at least {MIN_AUTOPILOT_CLEANUP_DEAD:?} (several election timeouts)")]
+    AutopilotCleanupDead,
     /// The config secret key is not base64 of 32 bytes.
     #[error("--config-secret-key must be the base64 of 32 bytes")]
     ConfigSecretKey,
@@ -138,6 +154,10 @@ pub struct ValidConfig {
     pub disable_admin: bool,
     /// Join as a learner.
     pub learner: bool,
+    /// Dead-server cleanup threshold.
+    pub autopilot_cleanup_dead: Option<std::time::Duration>,
+    /// Found a one-voter cluster from this data dir.
+    pub force_new_cluster: bool,
 }
 
 /// A 32-byte key; `Debug` never shows it.
@@ -161,6 +181,9 @@ impl Config {
             Some(a) => parse_addr("--advertise-address", a)?,
             None => advertised(peer_address),
         };
+        if self.force_new_cluster && self.join.is_some() {
+            return Err(ConfigError::ForceNewClusterWithJoin);
+        }
         let join = match (self.join, self.join_token) {
             (Some(j), Some(t)) => Some((j, t)),
             (Some(_), None) => return Err(ConfigError::MissingJoinToken),
@@ -168,6 +191,12 @@ impl Config {
         };
         if self.snapshot_threshold == 0 {
             return Err(ConfigError::SnapshotThreshold);
+        }
+        if self
+            .autopilot_cleanup_dead
+            .is_some_and(|d| d < MIN_AUTOPILOT_CLEANUP_DEAD)
+        {
+            return Err(ConfigError::AutopilotCleanupDead);
         }
         let config_secret_key = match &self.config_secret_key {
             None => None,
@@ -194,6 +223,8 @@ impl Config {
             config_secret_key,
             disable_admin: self.disable_admin,
             learner: self.learner,
+            autopilot_cleanup_dead: self.autopilot_cleanup_dead,
+            force_new_cluster: self.force_new_cluster,
         })
     }
 }

@@ -44,6 +44,8 @@ pub struct Cluster {
     pub(crate) secrets: super::data_dir::SharedSecrets,
     /// Handlers of application messages, by channel.
     pub(crate) apps: super::AppChannels,
+    /// When peers last answered, and when a leader last reached this node.
+    pub(crate) contacts: crate::Contacts,
 }
 
 /// A member as seen from the answering node.
@@ -346,7 +348,26 @@ impl Cluster {
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             purged_index: m.purged.map_or(0, |l| l.index),
             leader: m.current_leader,
+            last_contact_ms: if m.state == ServerState::Leader {
+                Some(0)
+            } else {
+                self.contacts
+                    .since_leader()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            },
         }
+    }
+
+    /// The voters of the membership this node knows.
+    pub fn voters(&self) -> Vec<NodeId> {
+        let m = self.raft.metrics().borrow().clone();
+        let voters = m.membership_config.membership().voter_ids().collect();
+        voters
+    }
+
+    /// How long ago `peer` last answered a raft RPC of this node (meaningful on the leader).
+    pub fn since_reply(&self, peer: NodeId) -> Option<std::time::Duration> {
+        self.contacts.since_reply(peer)
     }
 
     /// The membership with each member's role, term and applied index (asked of each member).
