@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/cluster.proto",
     "proto/auth.proto",
     "proto/registry.proto",
+    "proto/broker.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(&descriptors)
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
+        // Sorted maps, so printed messages are stable.
+        .btree_map([".broker"])
         .compile_protos(PROTOS, &["proto"])?;
     let set = std::fs::read(&descriptors)?;
     // Micro's JSON codec is jsonpb with OrigName + EmitDefaults: snake_case names, every field.
@@ -31,6 +34,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_descriptors(&set)?
         .preserve_proto_field_names()
         .emit_fields()
-        .build(&[".store", ".config", ".cluster", ".auth", ".registry"])?;
+        .btree_map([".broker"])
+        .build(&[
+            ".store",
+            ".config",
+            ".cluster",
+            ".auth",
+            ".registry",
+            ".broker",
+        ])?;
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! The seam between the gateway and the server: a resolved call (`CallRequest`) and the `Backend`
-//! trait that answers it. `node` implements `Backend`; the gateway never sees services directly.
+//! trait that answers it, with one JSON value or, for streaming endpoints, a stream of them.
+//! `node` implements `Backend`; the gateway never sees services directly.
 
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 
 use crate::GatewayError;
 
@@ -31,4 +33,25 @@ pub struct CallRequest {
 pub trait Backend: Send + Sync + 'static {
     /// Performs one call.
     fn call(&self, req: CallRequest) -> BoxFuture<'_, Result<serde_json::Value, GatewayError>>;
+
+    /// Whether `endpoint` of `service` streams its answers; such calls go to
+    /// [`Backend::stream`] and are answered as server-sent events.
+    fn streams(&self, _service: &str, _endpoint: &str) -> bool {
+        false
+    }
+
+    /// Opens a streaming call. Refusals (authorization, validation) are returned here, before
+    /// the stream starts, so they are ordinary error responses; an error inside the stream ends
+    /// it.
+    fn stream(&self, req: CallRequest) -> BoxFuture<'_, Result<JsonStream, GatewayError>> {
+        Box::pin(async move {
+            Err(GatewayError::NotFound(format!(
+                "endpoint {} of service {} does not stream",
+                req.endpoint, req.service
+            )))
+        })
+    }
 }
+
+/// The answers of a streaming call, one JSON message each.
+pub type JsonStream = BoxStream<'static, Result<serde_json::Value, GatewayError>>;

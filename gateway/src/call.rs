@@ -1,5 +1,6 @@
 //! The fallback handler that turns any other HTTP request into a backend call:
-//! resolve the path → build the JSON payload → `Backend::call` → compact JSON or Micro error.
+//! resolve the path → build the JSON payload → `Backend::call` → compact JSON or Micro error
+//! (or, for a streaming endpoint, `Backend::stream` → server-sent events).
 
 use std::sync::Arc;
 
@@ -9,14 +10,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::route::Route;
-use crate::{metadata, payload, Backend, CallRequest, GatewayError, MAX_BODY_BYTES};
+use crate::{metadata, payload, sse, Backend, CallRequest, GatewayError, MAX_BODY_BYTES};
 
 /// Handles one call request; every failure is rendered as Micro's error JSON. Errors from the
 /// backend carry the service's name as `Id`, as Micro's services do
 /// (`{"Id":"helloworld","Code":401,…}`); the gateway's own keep their `micro.gateway.*` ids.
 pub(crate) async fn call(State(backend): State<Arc<dyn Backend>>, request: Request) -> Response {
-    match forward(backend.as_ref(), request).await {
-        Ok(value) => json_response(&value),
+    match answer(backend.as_ref(), request).await {
+        Ok(response) => response,
         Err(Failure { error, service }) => {
             match &error {
                 GatewayError::Internal(_) => tracing::warn!(%error, "gateway call failed"),
@@ -28,6 +29,23 @@ pub(crate) async fn call(State(backend): State<Arc<dyn Backend>>, request: Reque
             }
         }
     }
+}
+
+/// Resolves the call and forwards it: one JSON answer, or server-sent events for an endpoint
+/// the backend streams.
+async fn answer(backend: &dyn Backend, request: Request) -> Result<Response, Failure> {
+    let call = resolve(request).await?;
+    let service = call.service.clone();
+    let failed = |error| Failure {
+        error,
+        service: Some(service.clone()),
+    };
+    if backend.streams(&call.service, &call.endpoint) {
+        let stream = backend.stream(call).await.map_err(failed)?;
+        return Ok(sse::response(stream, &service));
+    }
+    let value = backend.call(call).await.map_err(failed)?;
+    Ok(json_response(&value))
 }
 
 /// A failed call: the error, and the service when the backend produced it.
@@ -45,8 +63,8 @@ impl From<GatewayError> for Failure {
     }
 }
 
-/// Resolves, builds and forwards the call, returning the backend's answer.
-async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, Failure> {
+/// Resolves the path and builds the call's payload and metadata.
+async fn resolve(request: Request) -> Result<CallRequest, Failure> {
     let (parts, body) = request.into_parts();
     let route = Route::from_path(parts.uri.path())?;
     let raw_query = parts.uri.query().unwrap_or("");
@@ -62,20 +80,13 @@ async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, Failu
         method = %parts.method,
         "forwarding gateway call"
     );
-    let service = route.service.clone();
-    backend
-        .call(CallRequest {
-            service: route.service,
-            endpoint: route.endpoint,
-            body,
-            namespace: metadata::namespace(&parts.headers),
-            headers: metadata::from_headers(&parts.headers),
-        })
-        .await
-        .map_err(|error| Failure {
-            error,
-            service: Some(service),
-        })
+    Ok(CallRequest {
+        service: route.service,
+        endpoint: route.endpoint,
+        body,
+        namespace: metadata::namespace(&parts.headers),
+        headers: metadata::from_headers(&parts.headers),
+    })
 }
 
 /// The backend's answer as compact JSON (serde_json does not HTML-escape), `200`.

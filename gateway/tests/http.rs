@@ -9,7 +9,10 @@ use axum::body::{to_bytes, Body};
 use axum::http::{Method, Request, StatusCode};
 use axum::response::Response;
 use futures::future::BoxFuture;
-use micro_gateway::{router, serve, Backend, CallRequest, ErrorBody, GatewayError, MAX_BODY_BYTES};
+use futures::StreamExt;
+use micro_gateway::{
+    router, serve, Backend, CallRequest, ErrorBody, GatewayError, JsonStream, MAX_BODY_BYTES,
+};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -49,6 +52,27 @@ impl Backend for EchoBackend {
                 "namespace": req.namespace,
                 "headers": req.headers,
             }))
+        })
+    }
+
+    /// Service `ticks` streams: `Ticks.Count` sends `{"n": i}` for i < body.count, then fails
+    /// if body.fail; `Ticks.Refuse` is refused before streaming.
+    fn streams(&self, service: &str, _endpoint: &str) -> bool {
+        service == "ticks"
+    }
+
+    fn stream(&self, req: CallRequest) -> BoxFuture<'_, Result<JsonStream, GatewayError>> {
+        Box::pin(async move {
+            if req.endpoint == "Ticks.Refuse" {
+                return Err(GatewayError::Unauthorized("no ticks for you".into()));
+            }
+            let count = req.body["count"].as_u64().unwrap_or(0);
+            let mut items: Vec<Result<Value, GatewayError>> =
+                (0..count).map(|n| Ok(json!({ "n": n }))).collect();
+            if req.body["fail"] == json!(true) {
+                items.push(Err(GatewayError::Unavailable("ticker stopped".into())));
+            }
+            Ok(futures::stream::iter(items).boxed())
         })
     }
 }
@@ -400,4 +424,24 @@ async fn serve_answers_and_stops_on_cancel() {
         .expect("serve did not stop after cancel")
         .unwrap();
     assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn streaming_endpoints_answer_server_sent_events() {
+    let (response, body) = get("/ticks/count?count=2&fail=true").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-type"), "text/event-stream");
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        "data: {\"n\":0}\n\ndata: {\"n\":1}\n\nevent: error\ndata: \
+         {\"Id\":\"ticks\",\"Code\":503,\"Detail\":\"ticker stopped\",\"Status\":\"Service Unavailable\"}\n\n"
+    );
+    // A refusal before the stream starts is an ordinary error response.
+    let (response, body) = get("/ticks/refuse").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let e = error_body(&body);
+    assert_eq!((e.id.as_str(), e.code), ("ticks", 401));
+    // Other services are unary as before.
+    let (response, _) = get("/foo/bar").await;
+    assert_eq!(header(&response, "content-type"), "application/json");
 }

@@ -3,13 +3,14 @@
 //!
 //! Each service plugs in as a [`JsonService`] under its name; adding a service is one more
 //! entry in [`Services::new`], and unknown services and endpoints answer 404 the same way.
+//! Streaming endpoints (`JsonService::stream`) are answered as server-sent events.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::StreamExt;
 use micro_gateway::{Backend, CallRequest, GatewayError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -19,8 +20,9 @@ use crate::error::ApiError;
 
 /// The pending answer of a JSON endpoint.
 pub type JsonAnswer<'a> = BoxFuture<'a, Result<serde_json::Value, GatewayError>>;
-/// The answers of a streaming JSON endpoint, one JSON value per message.
-pub type JsonStream = BoxStream<'static, Result<serde_json::Value, GatewayError>>;
+/// The answers of a streaming JSON endpoint, one JSON value per message (the gateway's type:
+/// it sends them as server-sent events).
+pub use micro_gateway::JsonStream;
 /// The pending start of a streaming JSON endpoint.
 pub type JsonStreamAnswer<'a> = BoxFuture<'a, Result<JsonStream, GatewayError>>;
 
@@ -34,6 +36,23 @@ pub trait JsonService: Send + Sync + 'static {
         caller: Caller,
         body: serde_json::Value,
     ) -> Option<JsonAnswer<'_>>;
+
+    /// [`JsonService::call`] for endpoints that read the request's metadata (its headers,
+    /// lower-cased, as Micro passes them on); the others ignore it.
+    fn call_with_metadata(
+        &self,
+        endpoint: &str,
+        caller: Caller,
+        _metadata: &BTreeMap<String, String>,
+        body: serde_json::Value,
+    ) -> Option<JsonAnswer<'_>> {
+        self.call(endpoint, caller, body)
+    }
+
+    /// Whether `endpoint` streams its answers (served by [`JsonService::stream`]).
+    fn streams(&self, _endpoint: &str) -> bool {
+        false
+    }
 
     /// Starts the streaming `endpoint` (e.g. `Registry.Watch`); `None` if there is no such
     /// streaming endpoint.
@@ -114,23 +133,62 @@ impl Backend for Services {
         Box::pin(async move {
             let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
             let outcome = self.dispatch(req).await;
-            let code = match &outcome {
-                Ok(_) => 200,
-                Err(e) => e.status().as_u16(),
-            };
-            crate::admin::count_request("http", &service, &endpoint, &code.to_string());
+            count(&service, &endpoint, outcome.as_ref().err());
+            outcome
+        })
+    }
+
+    fn streams(&self, service: &str, endpoint: &str) -> bool {
+        self.by_name
+            .get(service)
+            .is_some_and(|s| s.streams(endpoint))
+    }
+
+    fn stream(&self, req: CallRequest) -> BoxFuture<'_, Result<JsonStream, GatewayError>> {
+        Box::pin(async move {
+            let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
+            let outcome = self.open(req).await;
+            count(&service, &endpoint, outcome.as_ref().err());
             outcome
         })
     }
 }
 
+/// Counts one gateway request by its outcome (a stream counts when it opens).
+fn count(service: &str, endpoint: &str, error: Option<&GatewayError>) {
+    let code = error.map_or(200, |e| e.status().as_u16());
+    crate::admin::count_request("http", service, endpoint, &code.to_string());
+}
+
 impl Services {
-    /// Admits the caller, then routes the call to its service.
+    /// Admits the caller, then routes the call to its service with the request's headers.
     async fn dispatch(&self, req: CallRequest) -> Result<serde_json::Value, GatewayError> {
+        let caller = self.admit(&req).await?;
+        let answer = self.service(&req.service)?.call_with_metadata(
+            &req.endpoint,
+            caller,
+            &req.headers,
+            req.body,
+        );
+        match answer {
+            Some(answer) => answer.await,
+            None => Err(no_endpoint(&req.service, &req.endpoint)),
+        }
+    }
+
+    /// Admits the caller, then opens the streaming call on its service.
+    async fn open(&self, req: CallRequest) -> Result<JsonStream, GatewayError> {
+        let caller = self.admit(&req).await?;
+        self.stream_admitted(&req.service, &req.endpoint, caller, req.body)
+            .await
+            .unwrap_or_else(|| Err(no_endpoint(&req.service, &req.endpoint)))
+    }
+
+    /// The guard's verdict on the call.
+    async fn admit(&self, req: &CallRequest) -> Result<Caller, GatewayError> {
         // Rules apply to every path, existing or not, as Micro's gateway checks them
         // before routing: a locked-down namespace reveals nothing to anonymous callers.
-        let caller = self
-            .guard
+        self.guard
             .admit(
                 &req.service,
                 &req.endpoint,
@@ -138,9 +196,7 @@ impl Services {
                 req.headers.get("authorization").map(String::as_str),
             )
             .await
-            .map_err(GatewayError::from)?;
-        self.call_admitted(&req.service, &req.endpoint, caller, req.body)
-            .await
+            .map_err(GatewayError::from)
     }
 
     fn service(&self, name: &str) -> Result<&Arc<dyn JsonService>, GatewayError> {
@@ -159,9 +215,7 @@ impl Services {
     ) -> Result<serde_json::Value, GatewayError> {
         match self.service(service)?.call(endpoint, caller, body) {
             Some(answer) => answer.await,
-            None => Err(GatewayError::NotFound(format!(
-                "endpoint {endpoint} not found on service {service}"
-            ))),
+            None => Err(no_endpoint(service, endpoint)),
         }
     }
 
@@ -179,4 +233,10 @@ impl Services {
             Err(e) => Some(Err(e)),
         }
     }
+}
+
+fn no_endpoint(service: &str, endpoint: &str) -> GatewayError {
+    GatewayError::NotFound(format!(
+        "endpoint {endpoint} not found on service {service}"
+    ))
 }

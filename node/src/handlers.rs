@@ -44,6 +44,10 @@ macro_rules! json_service {
         impl $crate::api::JsonService for $svc {
             $crate::handlers::json_service!(@unary $svc { $($endpoint => $method,)* });
 
+            fn streams(&self, endpoint: &str) -> bool {
+                matches!(endpoint, $($s_endpoint)|+)
+            }
+
             fn stream(
                 &self,
                 endpoint: &str,

@@ -11,6 +11,7 @@
 //! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
+//! - [`broker`]: Micro's pub/sub, fanned out to every node over the peer channel (not raft).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
 //! - [`backup`]: backup files of the whole state (`micro snapshot save`), checked on read.
 //! - [`restore`]: founding a new cluster from a backup file (`micro server --restore`).
@@ -27,6 +28,7 @@ pub mod api;
 pub mod auth;
 pub mod autopilot;
 pub mod backup;
+pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod config_service;

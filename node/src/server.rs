@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use micro_proto::{
-    auth as auth_pb, cluster as cluster_pb, config as config_pb, registry as registry_pb,
-    store as store_pb,
+    auth as auth_pb, broker as broker_pb, cluster as cluster_pb, config as config_pb,
+    registry as registry_pb, store as store_pb,
 };
 use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
 use tokio::net::TcpListener;
@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{JsonService, Services};
 use crate::auth::{AuthService, Guard, GuardLayer, Tokens};
+use crate::broker::{BrokerService, Fanout};
 use crate::cluster::ClusterService;
 use crate::config::{advertised, Config, ValidConfig};
 use crate::config_service::{
@@ -167,6 +168,8 @@ impl Node {
         let guard = Arc::new(Guard::new(cluster.clone(), tokens.clone()));
         let auth_svc = AuthService::new(cluster.clone(), tokens, cipher, cfg.disable_admin);
         let registry_svc = RegistryService::new(cluster.clone());
+        let fanout = Fanout::new(cluster.clone());
+        let broker_svc = BrokerService::new(fanout.clone(), stop.clone());
         let services = Arc::new(Services::new(
             guard.clone(),
             [
@@ -183,6 +186,10 @@ impl Node {
                 (
                     "registry",
                     Arc::new(registry_svc.clone()) as Arc<dyn JsonService>,
+                ),
+                (
+                    "broker",
+                    Arc::new(broker_svc.clone()) as Arc<dyn JsonService>,
                 ),
             ],
         ));
@@ -234,6 +241,10 @@ impl Node {
             .add_service(
                 registry_pb::registry_server::RegistryServer::new(registry_svc.clone())
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                broker_pb::broker_server::BrokerServer::new(broker_svc)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
             );
         let proxy_stop = stop.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.proxy);
@@ -270,6 +281,7 @@ impl Node {
             cluster.this().proxy_address.clone(),
             stop.clone(),
         ));
+        tracker.spawn(fanout.announce(stop.clone()));
 
         Ok(Node {
             cluster,

@@ -1,9 +1,10 @@
 //! The wire contract of micro: generated tonic/prost types with Micro-compatible JSON.
 //!
-//! Layout: one `pub mod` per protobuf package. `store`, `config` and `auth` are Micro v3's packages
-//! (unchanged numbers, our extensions at >= 100); `cluster` is micro's own admin API. JSON impls come from
-//! pbjson with original (snake_case) names and default values emitted, as Micro's jsonpb does:
-//! 64-bit integers are strings and bytes are base64.
+//! Layout: one `pub mod` per protobuf package. `store`, `config`, `auth`, `registry` and
+//! `broker` are Micro v3's packages (unchanged numbers, our extensions at >= 100); `cluster` is
+//! micro's own admin API. JSON impls come from pbjson with original (snake_case) names and
+//! default values emitted, as Micro's jsonpb does: 64-bit integers are strings and bytes are
+//! base64.
 //!
 //! Must not depend on any internal crate: clients (`cli`, `jepsen`) need this crate alone.
 
@@ -40,6 +41,13 @@ pub mod cluster {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("cluster");
     include!(concat!(env!("OUT_DIR"), "/cluster.serde.rs"));
+}
+
+/// Micro v3's `broker` package.
+pub mod broker {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("broker");
+    include!(concat!(env!("OUT_DIR"), "/broker.serde.rs"));
 }
 
 /// The protobuf descriptors of every package above (a `FileDescriptorSet`), from which the

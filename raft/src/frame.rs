@@ -75,6 +75,15 @@ pub enum PeerRequest {
         /// DER certificate signing request.
         csr_der: Vec<u8>,
     },
+    /// An application message for the handler this member registered on `channel` (e.g. the
+    /// broker's fan-out). Raft only carries it; the body is the application's own encoding.
+    App {
+        /// Which handler answers it.
+        channel: String,
+        /// The application's message (encoded as one byte string, not byte by byte).
+        #[serde(with = "serde_bytes")]
+        body: Vec<u8>,
+    },
 }
 
 /// An operator's change to the membership.
@@ -188,6 +197,8 @@ pub enum PeerResponse {
     Join(Result<JoinGrant, String>),
     /// The request is not allowed on this connection or could not be decoded.
     Refused(String),
+    /// The application handler's answer, or why it could not answer.
+    App(Result<Vec<u8>, String>),
 }
 
 /// Why a frame could not be read or written.
@@ -266,6 +277,16 @@ mod tests {
             read_frame::<_, PeerRequest>(&mut huge.as_slice(), 1024).await,
             Err(FrameError::TooLarge(..))
         ));
+        let mut buf = Vec::new();
+        let app = PeerRequest::App {
+            channel: "broker".into(),
+            body: vec![1, 2, 3],
+        };
+        write_frame(&mut buf, &app).await.unwrap();
+        let got: Option<PeerRequest> = read_frame(&mut buf.as_slice(), MAX_FRAME).await.unwrap();
+        assert!(
+            matches!(got, Some(PeerRequest::App { channel, body }) if channel == "broker" && body == [1, 2, 3])
+        );
         let empty: [u8; 0] = [];
         assert!(matches!(
             read_frame::<_, PeerRequest>(&mut empty.as_slice(), 1024).await,

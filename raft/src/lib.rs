@@ -32,8 +32,8 @@ pub mod typ;
 mod storage_suite_test;
 
 pub use cluster::{
-    now_ms, AppliedWatch, Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus,
-    MemberView, StartMode,
+    now_ms, AppError, AppHandler, AppliedWatch, Cluster, ClusterError, ClusterOptions, ClusterView,
+    MemberStatus, MemberView, StartMode,
 };
 pub use contacts::Contacts;
 pub use frame::MembershipChange;

@@ -67,6 +67,21 @@ impl Cli {
         }
     }
 
+    /// Starts `micro -c CONFIG ARGS…` in the background with stdout and stderr piped, for
+    /// commands that run until stopped (`broker subscribe`). Kill the child when done.
+    pub fn spawn(&self, args: &[&str]) -> std::io::Result<std::process::Child> {
+        Command::new(micro_bin())
+            .arg("-c")
+            .arg(self.config_file())
+            .args(args)
+            .env("HOME", self.home.path())
+            .env_remove("MICRO_ENV")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    }
+
     /// Adds environment `name` for `proxies` (comma-separated) and makes it current.
     pub fn use_env(&self, name: &str, proxies: &str) -> anyhow::Result<()> {
         for args in [vec!["env", "add", name, proxies], vec!["env", "set", name]] {

@@ -1,10 +1,11 @@
 //! The `micro` commands, one module per noun: `server`, `env`, `store`, `config`, `cluster`,
-//! `auth`, `login` (+ `logout`), `user`, `services`, dynamic commands for any registered
-//! service (`dynamic`), and `root` (global flags, parsing and dispatch).
+//! `auth`, `broker`, `login` (+ `logout`), `user`, `services`, dynamic commands for any
+//! registered service (`dynamic`), and `root` (global flags, parsing and dispatch).
 
 pub mod auth;
 mod auth_output;
 pub mod bench;
+pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod dynamic;

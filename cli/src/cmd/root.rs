@@ -12,6 +12,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use super::auth::{self, AuthArgs};
 use super::bench::{self, BenchArgs};
+use super::broker::{self, BrokerArgs};
 use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
 use super::dynamic;
@@ -67,6 +68,9 @@ pub enum Command {
     Auth(AuthArgs),
     /// Measure a running cluster: throughput, latency percentiles, CPU
     Bench(BenchArgs),
+    /// Publish messages to a topic or subscribe to one
+    #[command(arg_required_else_help = true)]
+    Broker(BrokerArgs),
     /// Cluster administration (members)
     #[command(arg_required_else_help = true)]
     Cluster(ClusterArgs),
@@ -214,6 +218,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Cluster(args) => cluster::run(args, &globals).await,
         Command::Config(args) => config::run(args, &globals).await,
         Command::Auth(args) => auth::run(args, &globals).await,
+        Command::Broker(args) => broker::run(args, &globals).await,
         Command::Login(args) => login::login(args, &globals).await,
         Command::Logout => login::logout(&globals),
         Command::User(args) => user::run(args, &globals).await,

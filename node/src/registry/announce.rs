@@ -14,6 +14,7 @@ use super::Schemas;
 /// Each service a node runs, with the protobuf services that make up its endpoints.
 pub const CORE_SERVICES: &[(&str, &[&str])] = &[
     ("auth", &["auth.Auth", "auth.Accounts", "auth.Rules"]),
+    ("broker", &["broker.Broker"]),
     ("cluster", &["cluster.Cluster"]),
     ("config", &["config.Config"]),
     ("registry", &["registry.Registry"]),

@@ -64,6 +64,9 @@ impl PeerHandler for Cluster {
                         .await
                         .map_err(Into::into),
                 ),
+                PeerRequest::App { channel, body } => {
+                    PeerResponse::App(self.handle_app(&channel, body).await)
+                }
             }
         })
     }

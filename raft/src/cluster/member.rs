@@ -42,6 +42,8 @@ pub struct Cluster {
     pub(crate) db: sled::Db,
     /// Secrets every member holds, by name (see [`ClusterOptions::secrets`]).
     pub(crate) secrets: super::data_dir::SharedSecrets,
+    /// Handlers of application messages, by channel.
+    pub(crate) apps: super::AppChannels,
     /// When peers last answered, and when a leader last reached this node.
     pub(crate) contacts: crate::Contacts,
 }

@@ -1,6 +1,8 @@
 //! One running raft member: how it starts (bootstrap, join, restart), how client writes reach
-//! the leader, how reads become linearizable on any node, and what it answers to peers.
+//! the leader, how reads become linearizable on any node, what it answers to peers, and the
+//! application messages services exchange between members.
 
+mod app;
 mod data_dir;
 mod error;
 mod handler;
@@ -9,6 +11,8 @@ mod member;
 mod membership;
 mod start;
 
+pub(crate) use app::AppChannels;
+pub use app::{AppError, AppHandler};
 pub use error::ClusterError;
 pub(crate) use handler::REMOVED_PREFIX;
 pub use member::{now_ms, AppliedWatch, Cluster, ClusterView, MemberView};

@@ -237,6 +237,7 @@ impl Cluster {
             this: opts.this,
             db,
             secrets: creds.secrets,
+            apps: Default::default(),
             contacts,
         });
         let handler: Arc<dyn PeerHandler> = cluster.clone();
