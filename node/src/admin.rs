@@ -1,6 +1,7 @@
 //! The admin listener (`--admin-address`, :8082): `/health` (the process answers), `/ready`
 //! (a member of a cluster whose leader confirms it with a quorum, with this node caught up to
-//! that leader; 503 with the reason otherwise) and `/metrics` (Prometheus text).
+//! that leader; 503 with the reason otherwise) and `/metrics` (Prometheus text, with the
+//! process's CPU seconds and resident memory as `process_*`).
 //!
 //! Metrics go through the `metrics` facade, so any crate records without plumbing; one
 //! Prometheus recorder is installed per process. Raft gauges are read at scrape time.
@@ -29,6 +30,8 @@ const BUCKETS: &[f64] = &[
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+/// Process CPU, memory and file descriptors (`process_*`), sampled at each scrape.
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// The process's Prometheus recorder, installed on first use; `None` if another recorder was
 /// installed first (then `/metrics` shows only the raft gauges).
@@ -50,6 +53,11 @@ fn recorder() -> Option<&'static PrometheusHandle> {
 
 /// Installs the metrics recorder; call before anything records.
 pub fn install_metrics() {
+    PROCESS.get_or_init(|| {
+        let collector = metrics_process::Collector::default();
+        collector.describe();
+        collector
+    });
     if recorder().is_none() {
         tracing::warn!("another metrics recorder is installed; /metrics shows raft gauges only");
     }
@@ -75,7 +83,9 @@ pub async fn serve(
 /// labels, so arbitrary paths cannot grow the label set.
 pub fn count_request(edge: &'static str, service: &str, endpoint: &str, code: &str) {
     let (service, endpoint) = match service {
-        "store" | "config" | "auth" | "cluster" => (service.to_owned(), endpoint.to_owned()),
+        "store" | "config" | "auth" | "cluster" | "registry" => {
+            (service.to_owned(), endpoint.to_owned())
+        }
         _ => ("other".to_owned(), "other".to_owned()),
     };
     metrics::counter!(
@@ -127,6 +137,12 @@ async fn ready(State(cluster): State<Arc<Cluster>>) -> Response {
     json(code, body)
 }
 
+/// User plus system CPU time of this process, in seconds.
+fn cpu_seconds() -> Option<f64> {
+    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+    Some((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
+}
+
 async fn metrics_text(State(cluster): State<Arc<Cluster>>) -> Response {
     let s = cluster.local_status();
     let gauges = [
@@ -146,10 +162,19 @@ async fn metrics_text(State(cluster): State<Arc<Cluster>>) -> Response {
     for (name, value) in gauges {
         text.push_str(&format!("# TYPE {name} gauge\n{name} {value}\n"));
     }
+    if let Some(cpu) = cpu_seconds() {
+        // `process_cpu_seconds_total` counts whole seconds only; benchmarks need finer.
+        text.push_str(&format!(
+            "# TYPE micro_process_cpu_seconds gauge\nmicro_process_cpu_seconds {cpu:.3}\n"
+        ));
+    }
     text.push_str(&format!(
         "# TYPE micro_raft_role gauge\nmicro_raft_role{{role=\"{}\"}} 1\n",
         s.role
     ));
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
     if let Some(handle) = recorder() {
         text.push_str(&handle.render());
     }

@@ -12,6 +12,9 @@
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
+//! - [`backup`]: backup files of the whole state (`micro snapshot save`), checked on read.
+//! - [`restore`]: founding a new cluster from a backup file (`micro server --restore`).
+//! - [`autopilot`]: the leader's optional removal of voters that stay unreachable.
 //! - `handlers`: the macros that put every service method behind both edges.
 //! - `json_grpc`: Micro's JSON-over-gRPC calls on the proxy, answered by the JSON dispatch.
 //! - [`api`]: the gateway backend routing `/{service}/{endpoint}` to the services above.
@@ -22,6 +25,8 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod autopilot;
+pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod config_service;
@@ -31,6 +36,7 @@ mod handlers;
 mod json_grpc;
 mod namespace;
 pub mod registry;
+pub mod restore;
 pub mod server;
 pub mod store;
 

@@ -123,6 +123,12 @@ impl Node {
             proxy_address: advertise_with(host, proxy_address),
             peer_address: peer_adv,
         };
+        // Checked before the cluster is founded, so a bad backup writes nothing.
+        crate::restore::check_unfinished(&cfg.data_dir)?;
+        let restore = match &cfg.restore {
+            Some(file) => Some(crate::restore::prepare(&cfg, file)?),
+            None => None,
+        };
         let opts = ClusterOptions {
             data_dir: cfg.data_dir.clone(),
             peer_socket: listeners.peer,
@@ -138,11 +144,17 @@ impl Node {
                 .collect(),
             generated_secrets: vec![(CONFIG_KEY_NAME.to_owned(), KEY_BYTES)],
             learner: cfg.learner,
+            force_new_cluster: cfg.force_new_cluster,
         };
         let peer_stop = stop.child_token();
         let (cluster, mode) = Cluster::start(opts, &tracker, peer_stop.clone())
             .await
             .context("starting the raft member")?;
+        if let Some(pending) = restore {
+            crate::restore::load(pending, &cluster)
+                .await
+                .context("restoring the backup")?;
+        }
         let stop = stop.child_token();
 
         let store = StoreService::new(cluster.clone());
@@ -247,6 +259,13 @@ impl Node {
             stop.clone(),
         ));
         tracker.spawn(reseal_secrets(cluster.clone(), keys, stop.clone()));
+        if let Some(after) = cfg.autopilot_cleanup_dead {
+            tracker.spawn(crate::autopilot::cleanup_dead(
+                cluster.clone(),
+                after,
+                stop.clone(),
+            ));
+        }
         tracker.spawn(announce(
             registry_svc,
             format!("{:016x}", cluster.id()),

@@ -132,6 +132,8 @@ pub struct MemberStatus {
     pub purged_index: u64,
     /// The leader it knows of.
     pub leader: Option<NodeId>,
+    /// Milliseconds since a leader last reached it (0 for the leader; `None`: never).
+    pub last_contact_ms: Option<u64>,
 }
 
 /// What a joiner receives once its secret checks out.

@@ -10,6 +10,7 @@
 //! - [`frame`]: peer messages and their length-prefixed codec.
 //! - [`transport`]: the QUIC client (connection and stream pools) and server.
 //! - [`cluster`]: one running raft member: bootstrap/join/restart, write forwarding, reads.
+//! - [`contacts`]: when peers last answered and a leader last reached this node.
 //!
 //! Must not depend on `node` or `gateway`.
 
@@ -17,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cluster;
+pub mod contacts;
 pub mod frame;
 pub mod log_store;
 pub mod member;
@@ -33,6 +35,7 @@ pub use cluster::{
     now_ms, AppliedWatch, Cluster, ClusterError, ClusterOptions, ClusterView, MemberStatus,
     MemberView, StartMode,
 };
+pub use contacts::Contacts;
 pub use frame::MembershipChange;
 pub use member::MemberNode;
 pub use typ::{NodeId, TypeConfig};

@@ -68,6 +68,37 @@ impl LogStore {
 }
 
 impl LogStore {
+    /// Makes this log found a one-voter cluster of `id` (at `node`), keeping every entry it
+    /// holds: appends a membership entry naming only `id`, in a term above any this log or
+    /// vote has seen, and records a vote for `id` in that term, both durably. Raft then elects
+    /// `id` alone, which commits everything the log held. Returns the new entry's index.
+    /// Only for an operator recovering from a permanently lost quorum (`--force-new-cluster`).
+    pub async fn force_single_voter(
+        &mut self,
+        id: NodeId,
+        node: crate::MemberNode,
+    ) -> Result<u64, StorageError> {
+        let state = self.get_log_state().await?;
+        let vote = self.read_vote().await?;
+        let last_term = state.last_log_id.map_or(0, |l| l.leader_id.term);
+        let term = last_term.max(vote.map_or(0, |v| v.leader_id().term)) + 1;
+        let index = state.last_log_id.map_or(0, |l| l.index) + 1;
+        let membership = openraft::Membership::new(
+            vec![std::collections::BTreeSet::from([id])],
+            std::collections::BTreeMap::from([(id, node)]),
+        );
+        let entry = Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(term, id), index),
+            payload: openraft::EntryPayload::Membership(membership),
+        };
+        let b = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.log
+            .insert(index_key(index), b)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.save_vote(&Vote::new(term, id)).await?;
+        Ok(index)
+    }
+
     /// Removes the entries whose keys fall in `range`, in one atomic batch.
     fn remove_entries<R: RangeBounds<[u8; 8]>>(&self, range: R) -> Result<(), StorageError> {
         let mut batch = sled::Batch::default();

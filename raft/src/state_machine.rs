@@ -19,7 +19,7 @@ use crate::typ::{
 };
 
 /// Keys under this prefix are the adapter's own; the state machine never uses it.
-const META_PREFIX: &[u8] = b"m/";
+const META_PREFIX: &[u8] = micro_state_machine::kv::RESERVED_PREFIX;
 const APPLIED_KEY: &[u8] = b"m/applied";
 const MEMBERSHIP_KEY: &[u8] = b"m/membership";
 const SNAPSHOT_META_KEY: &[u8] = b"meta";
@@ -58,6 +58,16 @@ impl KvRead for StateReader {
             })
             .collect()
     }
+}
+
+/// The snapshot last built or installed in `db`: its metadata and bytes.
+pub fn current_snapshot(db: &sled::Db) -> Result<Option<(SnapshotMeta, Vec<u8>)>, sled::Error> {
+    let tree = db.open_tree("snapshot")?;
+    let meta = tree
+        .get(SNAPSHOT_META_KEY)?
+        .and_then(|b| bincode::deserialize::<SnapshotMeta>(&b).ok());
+    let data = tree.get(SNAPSHOT_DATA_KEY)?;
+    Ok(meta.zip(data.map(|d| d.to_vec())))
 }
 
 /// The sled-backed state machine.

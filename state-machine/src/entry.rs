@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{AuthCommand, AuthResponse};
 use crate::config::{ConfigCommand, ConfigResponse};
 use crate::registry::{RegistryCommand, RegistryResponse};
+use crate::restore::{RestoreCommand, RestoreResponse};
 use crate::store::{StoreCommand, StoreResponse};
 
 /// The application payload of a raft log entry.
@@ -27,6 +28,8 @@ pub enum Command {
     Auth(AuthCommand),
     /// A registry service change.
     Registry(RegistryCommand),
+    /// A chunk of a backup being restored.
+    Restore(RestoreCommand),
 }
 
 /// The outcome of applying a [`Command`], one variant per service. Append-only.
@@ -43,4 +46,6 @@ pub enum Response {
     Auth(AuthResponse),
     /// A registry service outcome.
     Registry(RegistryResponse),
+    /// A restore chunk's outcome.
+    Restore(RestoreResponse),
 }

@@ -18,6 +18,10 @@ pub enum ApplyError {
     Corrupt(String),
 }
 
+/// Keys under this prefix belong to the storage layer (applied log id, membership); apply
+/// never writes them and snapshots and backups leave them out.
+pub const RESERVED_PREFIX: &[u8] = b"m/";
+
 /// One key-value pair.
 pub type Pair = (Vec<u8>, Vec<u8>);
 

@@ -10,6 +10,7 @@
 //! - [`auth`]: the auth service (accounts, rules, the token-signing key).
 //! - [`registry`]: the registry service (service versions, instances with TTL leases, the
 //!   change history watchers resume from).
+//! - [`restore`]: loading a backup into a new cluster through the log.
 //! - [`snapshot`]: the versioned snapshot codec.
 //!
 //! The log holds our own serde enums (encoded with bincode), not protobuf: the wire contract in
@@ -25,6 +26,7 @@ pub mod context;
 pub mod entry;
 pub mod kv;
 pub mod registry;
+pub mod restore;
 pub mod snapshot;
 pub mod store;
 
@@ -44,5 +46,6 @@ pub fn apply(txn: &mut Txn<'_>, index: u64, entry: LogEntry) -> Result<Response,
         Command::Config(cmd) => Ok(Response::Config(config::apply(txn, cmd, &ctx)?)),
         Command::Auth(cmd) => Ok(Response::Auth(auth::apply(txn, cmd, &ctx)?)),
         Command::Registry(cmd) => Ok(Response::Registry(registry::apply(txn, cmd, &ctx)?)),
+        Command::Restore(cmd) => Ok(Response::Restore(restore::apply(txn, cmd)?)),
     }
 }

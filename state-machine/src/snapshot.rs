@@ -33,6 +33,30 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Pair>, ApplyError> {
     }
 }
 
+/// What a snapshot holds, counted by kind: (what, how many), for `micro snapshot inspect`.
+/// Kinds with none are listed too, so the table always has the same rows.
+pub fn census(pairs: &[Pair]) -> Vec<(&'static str, u64)> {
+    const KINDS: &[(&[u8], &str)] = &[
+        (b"s/", "store records"),
+        (b"t/", "store tables"),
+        (b"g/", "config namespaces"),
+        (b"u/", "auth accounts"),
+        (b"ur/", "auth rules"),
+        (b"r/s/", "registry service versions"),
+        (b"r/n/", "registry instances"),
+        (b"em/", "event topics"),
+        (b"e/", "events"),
+        (b"eg/", "event consumer groups"),
+    ];
+    KINDS
+        .iter()
+        .map(|(prefix, what)| {
+            let n = pairs.iter().filter(|(k, _)| k.starts_with(prefix)).count();
+            (*what, n as u64)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

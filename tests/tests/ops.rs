@@ -100,6 +100,12 @@ async fn health_ready_metrics_and_cluster_health() -> anyhow::Result<()> {
     );
     assert!(text.contains("micro_raft_fsync_seconds_bucket"), "{text}");
     assert!(text.contains("micro_raft_apply_seconds_count"), "{text}");
+    // What benchmarks read: CPU seconds (finer than whole seconds) and resident memory.
+    assert!(sample(&after, "micro_process_cpu_seconds") > 0.0, "{text}");
+    assert!(
+        sample(&after, "process_resident_memory_bytes") > 1e6,
+        "{text}"
+    );
 
     // `micro cluster health`: all ready, then a dead member makes it fail.
     let cli = Cli::new()?;
@@ -347,5 +353,297 @@ async fn grow_to_five_and_shrink_to_three_under_load_loses_nothing() -> anyhow::
             lost.len()
         );
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_removes_a_dead_voter_and_members_show_last_contact() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &["--autopilot-cleanup-dead", "3s"]).await?;
+    let leader = c.leader(Duration::from_secs(10)).await?;
+    let view = c.members(leader).await?;
+    for m in &view.members {
+        if m.id == view.leader {
+            assert_eq!(m.last_contact_ms, 0, "{view:?}");
+        } else {
+            assert!((0..5_000).contains(&m.last_contact_ms), "{view:?}");
+        }
+    }
+
+    let victim = (leader + 1) % 3;
+    let victim_id = c.id_of(victim).await?;
+    c.nodes[victim].kill();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = c.members(leader).await?;
+        if view.members.iter().all(|m| m.id != victim_id) {
+            assert_eq!(view.members.len(), 2);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead voter was not removed: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The two left still serve writes; the removed node, restarted, is told it was removed.
+    let (code, _) = c
+        .post(
+            leader,
+            "/store/write",
+            &json!({"record": {"key": "k", "value": "dg=="}}),
+        )
+        .await?;
+    assert_eq!(code, 200);
+    c.nodes[victim].start()?;
+    assert!(
+        c.nodes[victim]
+            .log_shows("was removed). To bring it back", Duration::from_secs(30))
+            .await,
+        "the removed node was not told"
+    );
+    Ok(())
+}
+
+/// Reads `key` through node `i`'s HTTP gateway; `None` when it does not exist.
+async fn read_value(c: &TestCluster, i: usize, key: &str) -> anyhow::Result<Option<String>> {
+    let (code, body) = c.post(i, "/store/read", &json!({"key": key})).await?;
+    Ok(match code {
+        200 => body["records"][0]["value"].as_str().map(str::to_owned),
+        404 => None,
+        _ => anyhow::bail!("read {key} through node {i}: {code} {body}"),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_new_cluster_recovers_a_lost_quorum_with_every_entry() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &[]).await?;
+    for i in 0..10 {
+        let body = json!({"record": {"key": format!("k{i}"), "value": "dg=="}});
+        assert_eq!(c.post(0, "/store/write", &body).await?.0, 200);
+    }
+    // Two of three lost for good: the survivor cannot serve writes.
+    c.nodes[1].kill();
+    c.nodes[2].kill();
+    let body = json!({"record": {"key": "lost", "value": "dg=="}});
+    assert_ne!(c.post(0, "/store/write", &body).await?.0, 200);
+
+    // Runbook step: restart the survivor once with --force-new-cluster.
+    c.nodes[0].terminate(Duration::from_secs(10))?;
+    let normal = c.nodes[0].extra.clone();
+    c.nodes[0].extra.push("--force-new-cluster".into());
+    c.nodes[0].start()?;
+    c.nodes[0].wait_ready(Duration::from_secs(30)).await?;
+    c.nodes[0].extra = normal;
+    for i in 0..10 {
+        assert_eq!(
+            read_value(&c, 0, &format!("k{i}")).await?.as_deref(),
+            Some("dg=="),
+            "k{i}"
+        );
+    }
+    assert_eq!(
+        c.post(
+            0,
+            "/store/write",
+            &json!({"record": {"key": "after", "value": "dg=="}})
+        )
+        .await?
+        .0,
+        200
+    );
+    let view = c.members(0).await?;
+    assert_eq!(view.members.len(), 1, "{view:?}");
+
+    // A lost member that comes back as it was is refused and told how to rejoin.
+    c.nodes[1].start()?;
+    assert!(
+        c.nodes[1]
+            .log_shows("was removed). To bring it back", Duration::from_secs(30))
+            .await,
+        "the old member was not told it is no longer one"
+    );
+    c.nodes[1].kill();
+    // Runbook step: wipe it and join it again; it catches up with everything.
+    std::fs::remove_dir_all(&c.nodes[1].data_dir)?;
+    let token = std::fs::read_to_string(c.nodes[0].data_dir.join("join-token"))?;
+    let target = c.nodes[0].addrs.peer.clone();
+    c.nodes[1].extra.extend([
+        "--join".into(),
+        target,
+        "--join-token".into(),
+        token.trim().to_owned(),
+    ]);
+    c.nodes[1].start()?;
+    c.nodes[1].wait_ready(Duration::from_secs(60)).await?;
+    assert_eq!(read_value(&c, 1, "k9").await?.as_deref(), Some("dg=="));
+    assert_eq!(read_value(&c, 1, "after").await?.as_deref(), Some("dg=="));
+    assert_eq!(c.members(1).await?.members.len(), 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_save_from_a_follower_holds_every_acknowledged_write_and_inspect_checks_it(
+) -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &[]).await?;
+    for i in 0..40 {
+        let body = json!({"record": {"key": format!("k{i}"), "value": "dg=="}});
+        assert_eq!(c.post(i % 3, "/store/write", &body).await?.0, 200);
+    }
+    let leader = c.leader(Duration::from_secs(10)).await?;
+    let follower = (leader + 1) % 3;
+    let cli = Cli::new()?;
+    cli.use_env_as_admin("snap", &c.nodes[follower].addrs.proxy)?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("backup.snap");
+    let file_arg = file.to_string_lossy().to_string();
+    let out = cli.run(&["snapshot", "save", &file_arg]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    assert!(
+        out.stdout.starts_with("Snapshot saved to"),
+        "{}",
+        out.stdout
+    );
+
+    let out = cli.run(&["snapshot", "inspect", &file_arg]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    let row = |what: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(what))
+            .map(|l| l[what.len()..].trim().to_owned())
+            .unwrap_or_else(|| panic!("no {what} row in {}", out.stdout))
+    };
+    assert_eq!(row("store records"), "40");
+    assert_ne!(row("auth accounts"), "0", "the admin account is in it");
+    assert_ne!(
+        row("registry instances"),
+        "0",
+        "the core services are in it"
+    );
+    assert!(row("index").parse::<u64>()? > 40);
+
+    // Damaged copies are refused with the reason, and nothing is printed as if it were fine.
+    let bytes = std::fs::read(&file)?;
+    let flipped = dir.path().join("flipped.snap");
+    let mut f = bytes.clone();
+    let last = f.len() - 1;
+    f[last] ^= 0x40;
+    std::fs::write(&flipped, f)?;
+    let out = cli.run(&["snapshot", "inspect", &flipped.to_string_lossy()]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.combined().contains("checksum mismatch"),
+        "{}",
+        out.combined()
+    );
+    let truncated = dir.path().join("truncated.snap");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 10])?;
+    let out = cli.run(&["snapshot", "inspect", &truncated.to_string_lossy()]);
+    assert_ne!(out.code, 0);
+    assert!(out.combined().contains("truncated"), "{}", out.combined());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_founds_a_new_cluster_with_the_backup_and_refuses_bad_input() -> anyhow::Result<()>
+{
+    let c = TestCluster::start(3, &[]).await?;
+    for i in 0..30 {
+        let body = json!({"record": {"key": format!("k{i}"), "value": "dg=="}});
+        assert_eq!(c.post(i % 3, "/store/write", &body).await?.0, 200);
+    }
+    let secret = json!({"path": "db.password", "value": {"data": "\"hunter2\""}, "options": {"secret": true}});
+    assert_eq!(c.post(0, "/config/set", &secret).await?.0, 200);
+    let cli = Cli::new()?;
+    cli.use_env_as_admin("old", &c.nodes[1].addrs.proxy)?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("backup.snap");
+    let out = cli.run(&["snapshot", "save", &file.to_string_lossy()]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    let shared = std::fs::read_to_string(c.nodes[0].data_dir.join("tls/shared-secrets"))?;
+    let key = shared
+        .lines()
+        .find_map(|l| l.strip_prefix("config-secret-key "))
+        .expect("the config key line")
+        .trim()
+        .to_owned();
+    drop(c);
+
+    // Refused before anything is written: no key, a non-empty data dir, a damaged file.
+    let restore_into = |data: &std::path::Path, extra: &[&str]| {
+        let mut p = micro_tests::ServerProcess::spawn(
+            micro_tests::NodeAddrs::free(),
+            data,
+            &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+        .expect("spawn");
+        let code = p.wait_exit(Duration::from_secs(20)).expect("exit");
+        (code, p.log_text())
+    };
+    let file_arg = file.to_string_lossy().to_string();
+    let fresh = dir.path().join("new0");
+    let (code, log) = restore_into(&fresh, &["--restore", &file_arg]);
+    assert_ne!(code, Some(0));
+    assert!(log.contains("sealed with the config key"), "{log}");
+    assert!(!fresh.join("node-id").exists(), "nothing written");
+    let mut bytes = std::fs::read(&file)?;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let damaged = dir.path().join("damaged.snap");
+    std::fs::write(&damaged, bytes)?;
+    let (code, log) = restore_into(
+        &fresh,
+        &[
+            "--restore",
+            &damaged.to_string_lossy(),
+            "--config-secret-key",
+            &key,
+        ],
+    );
+    assert_ne!(code, Some(0));
+    assert!(log.contains("checksum mismatch"), "{log}");
+
+    // The real thing: a new cluster with everything, its secrets readable.
+    let mut node = micro_tests::ServerProcess::spawn(
+        micro_tests::NodeAddrs::free(),
+        &fresh,
+        &[
+            "--restore".into(),
+            file_arg.clone(),
+            "--config-secret-key".into(),
+            key.clone(),
+        ],
+    )?;
+    node.wait_ready(Duration::from_secs(30)).await?;
+    let token = micro_tests::auth::login(&node.addrs.api, "admin", "micro", "micro").await?;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("http://{}{path}", node.addrs.api))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    for i in 0..30 {
+        let r = post("/store/read", json!({"key": format!("k{i}")})).await?;
+        assert_eq!(r.status().as_u16(), 200, "k{i}");
+    }
+    let r: Value = post(
+        "/config/get",
+        json!({"path": "db.password", "options": {"secret": true}}),
+    )
+    .await?
+    .json()
+    .await?;
+    assert_eq!(r["value"]["data"], "\"hunter2\"", "{r}");
+    let (code, log) = restore_into(
+        &fresh,
+        &["--restore", &file_arg, "--config-secret-key", &key],
+    );
+    assert_ne!(
+        code,
+        Some(0),
+        "a second restore into a used data dir is refused"
+    );
+    assert!(log.contains("needs an empty --data-dir"), "{log}");
     Ok(())
 }

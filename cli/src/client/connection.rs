@@ -153,6 +153,15 @@ impl Client {
         })
     }
 
+    /// A channel to one given address (benchmarks aim at chosen members).
+    pub async fn channel_to(&self, address: &str) -> Result<Channel, RpcError> {
+        self.connect(address)
+            .await
+            .ok_or_else(|| RpcError::Connect {
+                addresses: address.to_owned(),
+            })
+    }
+
     /// Dials one address; `None` when it cannot be reached in time.
     async fn connect(&self, address: &str) -> Option<Channel> {
         let endpoint = Endpoint::from_shared(AddressList::uri(address))
@@ -218,6 +227,16 @@ mod tests {
             &self,
             _: tonic::Request<micro_proto::cluster::PromoteRequest>,
         ) -> Result<tonic::Response<micro_proto::cluster::PromoteResponse>, Status> {
+            Err(Status::unimplemented("not in this fake"))
+        }
+
+        type SnapshotStream =
+            futures::stream::Empty<Result<micro_proto::cluster::SnapshotChunk, Status>>;
+
+        async fn snapshot(
+            &self,
+            _: tonic::Request<micro_proto::cluster::SnapshotRequest>,
+        ) -> Result<tonic::Response<Self::SnapshotStream>, Status> {
             Err(Status::unimplemented("not in this fake"))
         }
     }

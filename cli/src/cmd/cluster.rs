@@ -178,7 +178,8 @@ pub fn health_table(resp: &MembersResponse) -> (String, usize) {
     (table.render(), not_ready)
 }
 
-/// Members sorted by id, as `ID ROLE PEER ADDRESS API ADDRESS PROXY ADDRESS APPLIED`.
+/// Members sorted by id, as `ID ROLE PEER ADDRESS API ADDRESS PROXY ADDRESS APPLIED LAG
+/// LAST CONTACT` (lag in entries behind the leader; last contact: since a leader reached it).
 pub fn members_table(resp: &MembersResponse) -> String {
     let mut members: Vec<_> = resp.members.iter().collect();
     members.sort_by_key(|m| m.id);
@@ -190,6 +191,7 @@ pub fn members_table(resp: &MembersResponse) -> String {
         "PROXY ADDRESS",
         "APPLIED",
         "LAG",
+        "LAST CONTACT",
     ]);
     let leader_applied = resp
         .members
@@ -209,6 +211,11 @@ pub fn members_table(resp: &MembersResponse) -> String {
             m.proxy_address.clone(),
             m.applied_index.to_string(),
             lag,
+            match m.last_contact_ms {
+                ms if ms < 0 || m.role == "unreachable" => "-".into(),
+                0 if m.id == resp.leader => "leader".into(),
+                ms => format!("{ms}ms"),
+            },
         ]);
     }
     table.render()
@@ -308,6 +315,7 @@ mod tests {
             proxy_address: format!("10.0.0.{id}:8081"),
             applied_index: applied,
             voter: true,
+            last_contact_ms: if id == 2 { 0 } else { 120 },
             ..Default::default()
         };
         MembersResponse {
@@ -321,9 +329,9 @@ mod tests {
     fn table_is_sorted_and_aligned() {
         assert_eq!(
             members_table(&sample()),
-            "ID  ROLE      PEER ADDRESS   API ADDRESS    PROXY ADDRESS  APPLIED  LAG\n\
-             2   leader    10.0.0.2:8085  10.0.0.2:8080  10.0.0.2:8081  42       0\n\
-             3   follower  10.0.0.3:8085  10.0.0.3:8080  10.0.0.3:8081  41       1\n"
+            "ID  ROLE      PEER ADDRESS   API ADDRESS    PROXY ADDRESS  APPLIED  LAG  LAST CONTACT\n\
+             2   leader    10.0.0.2:8085  10.0.0.2:8080  10.0.0.2:8081  42       0    leader\n\
+             3   follower  10.0.0.3:8085  10.0.0.3:8080  10.0.0.3:8081  41       1    120ms\n"
         );
     }
 

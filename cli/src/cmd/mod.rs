@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod auth_output;
+pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod dynamic;
@@ -12,6 +13,7 @@ pub mod login;
 pub mod root;
 pub mod server;
 pub mod services;
+pub mod snapshot;
 pub mod store;
 mod store_output;
 pub mod user;

@@ -76,6 +76,18 @@ pub struct ServerArgs {
     /// PEM file of that CA's private key
     #[arg(long, env = "MICRO_CA_KEY", value_name = "FILE")]
     pub ca_key: Option<PathBuf>,
+    /// Remove a voter the leader has not heard from for this long (e.g. 10m), if the voters
+    /// left keep a live quorum; off by default
+    #[arg(long, env = "MICRO_AUTOPILOT_CLEANUP_DEAD", value_name = "AFTER", value_parser = humantime::parse_duration)]
+    pub autopilot_cleanup_dead: Option<std::time::Duration>,
+    /// Lost quorum for good: restart this member's data dir as a one-voter cluster that keeps
+    /// every entry it has; then wipe the other members and join them again
+    #[arg(long)]
+    pub force_new_cluster: bool,
+    /// Found a new one-node cluster holding the state of this backup (`micro snapshot save`);
+    /// needs an empty --data-dir and the old cluster's --config-secret-key
+    #[arg(long, value_name = "FILE")]
+    pub restore: Option<PathBuf>,
     /// Log line format (filter with RUST_LOG, default info)
     #[arg(long, env = "MICRO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -119,6 +131,9 @@ impl TryFrom<ServerArgs> for Config {
             learner: args.learner,
             ca_cert: args.ca_cert.filter(|p| !p.as_os_str().is_empty()),
             ca_key: args.ca_key.filter(|p| !p.as_os_str().is_empty()),
+            autopilot_cleanup_dead: args.autopilot_cleanup_dead,
+            force_new_cluster: args.force_new_cluster,
+            restore: args.restore,
         })
     }
 }

@@ -20,3 +20,7 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
         .join("micro")
 }
+
+/// Shortest `--autopilot-cleanup-dead` accepted: several election timeouts, so a voter that
+/// is only slow or briefly partitioned is not removed.
+pub const MIN_AUTOPILOT_CLEANUP_DEAD: std::time::Duration = std::time::Duration::from_secs(3);

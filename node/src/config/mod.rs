@@ -44,6 +44,14 @@ pub struct Config {
     pub ca_cert: Option<PathBuf>,
     /// PEM file of that CA's private key (`MICRO_CA_KEY`).
     pub ca_key: Option<PathBuf>,
+    /// Remove a voter the leader has not heard from for this long, when the voters left keep
+    /// a live quorum (Consul's autopilot dead-server cleanup); `None` never does.
+    pub autopilot_cleanup_dead: Option<std::time::Duration>,
+    /// Restart this member's data dir as a one-voter cluster keeping every entry it has
+    /// (recovery from a permanently lost quorum).
+    pub force_new_cluster: bool,
+    /// Found a new one-node cluster holding the state of this backup file.
+    pub restore: Option<PathBuf>,
 }
 
 /// A secret as given on the command line (join token, key); redacted in `Debug`.
@@ -76,6 +84,9 @@ impl fmt::Debug for Config {
             .field("learner", &self.learner)
             .field("ca_cert", &self.ca_cert)
             .field("ca_key", &self.ca_key)
+            .field("autopilot_cleanup_dead", &self.autopilot_cleanup_dead)
+            .field("force_new_cluster", &self.force_new_cluster)
+            .field("restore", &self.restore)
             .finish()
     }
 }
@@ -97,6 +108,9 @@ impl Default for Config {
             learner: false,
             ca_cert: None,
             ca_key: None,
+            autopilot_cleanup_dead: None,
+            force_new_cluster: false,
+            restore: None,
         }
     }
 }
@@ -118,8 +132,17 @@ pub enum ConfigError {
     /// A zero snapshot threshold.
     #[error("--snapshot-threshold must be at least 1")]
     SnapshotThreshold,
-    /// The config secret key is not base64 of 32 bytes.
-    #[error("--config-secret-key must be the base64 of 32 bytes")]
+    /// `--force-new-cluster` restarts a member alone; it cannot also join one.
+    #[error("--force-new-cluster cannot be combined with --join")]
+    ForceNewClusterWithJoin,
+    /// `--restore` founds a new cluster; it cannot join one or force an old one.
+    #[error("--restore cannot be combined with --join or --force-new-cluster")]
+    RestoreWith,
+    /// A dead-server threshold short enough to remove a merely slow voter.
+    #[error("--autopilot-cleanup-dead must be at least {MIN_AUTOPILOT_CLEANUP_DEAD:?} (several election timeouts)")]
+    AutopilotCleanupDead,
+    /// The config secret key is not 32 bytes in base64 or hex.
+    #[error("--config-secret-key must be 32 bytes in base64 (or in hex, as tls/shared-secrets keeps it)")]
     ConfigSecretKey,
     /// Only one of `--ca-cert` and `--ca-key`.
     #[error("--ca-cert and --ca-key go together")]
@@ -165,6 +188,12 @@ pub struct ValidConfig {
     pub disable_admin: bool,
     /// Join as a learner.
     pub learner: bool,
+    /// Dead-server cleanup threshold.
+    pub autopilot_cleanup_dead: Option<std::time::Duration>,
+    /// Found a one-voter cluster from this data dir.
+    pub force_new_cluster: bool,
+    /// A backup file to found a new cluster with.
+    pub restore: Option<PathBuf>,
 }
 
 /// A 32-byte key; `Debug` never shows it.
@@ -188,6 +217,12 @@ impl Config {
             Some(a) => Some(parse_advertise(a)?),
             None => None,
         };
+        if self.force_new_cluster && self.join.is_some() {
+            return Err(ConfigError::ForceNewClusterWithJoin);
+        }
+        if self.restore.is_some() && (self.join.is_some() || self.force_new_cluster) {
+            return Err(ConfigError::RestoreWith);
+        }
         let (join, bootstrap_token) = match (self.join, self.join_token) {
             (Some(j), Some(t)) => (Some((j, t)), None),
             (Some(_), None) => return Err(ConfigError::MissingJoinToken),
@@ -204,16 +239,24 @@ impl Config {
         if self.snapshot_threshold == 0 {
             return Err(ConfigError::SnapshotThreshold);
         }
+        if self
+            .autopilot_cleanup_dead
+            .is_some_and(|d| d < MIN_AUTOPILOT_CLEANUP_DEAD)
+        {
+            return Err(ConfigError::AutopilotCleanupDead);
+        }
         let config_secret_key = match &self.config_secret_key {
             None => None,
-            Some(b64) => {
+            Some(text) => {
+                // Base64 as documented, or the hex form a member keeps in tls/shared-secrets.
                 use base64::Engine;
+                let text = text.0.trim();
                 let key = base64::engine::general_purpose::STANDARD
-                    .decode(b64.0.trim())
-                    .map_err(|_| ConfigError::ConfigSecretKey)?;
-                if key.len() != 32 {
-                    return Err(ConfigError::ConfigSecretKey);
-                }
+                    .decode(text)
+                    .ok()
+                    .filter(|k| k.len() == 32)
+                    .or_else(|| hex::decode(text).ok().filter(|k| k.len() == 32))
+                    .ok_or(ConfigError::ConfigSecretKey)?;
                 Some(SecretKey(key))
             }
         };
@@ -231,6 +274,9 @@ impl Config {
             config_secret_key,
             disable_admin: self.disable_admin,
             learner: self.learner,
+            autopilot_cleanup_dead: self.autopilot_cleanup_dead,
+            force_new_cluster: self.force_new_cluster,
+            restore: self.restore,
         })
     }
 }

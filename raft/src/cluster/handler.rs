@@ -24,6 +24,7 @@ impl PeerHandler for Cluster {
                     PeerResponse::Refused("a certificate of this cluster is required".into())
                 }
                 PeerRequest::AppendEntries(r) => {
+                    self.contacts.heard_from_leader();
                     PeerResponse::AppendEntries(self.raft.append_entries(r).await)
                 }
                 PeerRequest::InstallSnapshot(r) => {

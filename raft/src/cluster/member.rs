@@ -42,6 +42,8 @@ pub struct Cluster {
     pub(crate) db: sled::Db,
     /// Secrets every member holds, by name (see [`ClusterOptions::secrets`]).
     pub(crate) secrets: super::data_dir::SharedSecrets,
+    /// When peers last answered, and when a leader last reached this node.
+    pub(crate) contacts: crate::Contacts,
 }
 
 /// A member as seen from the answering node.
@@ -344,7 +346,52 @@ impl Cluster {
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             purged_index: m.purged.map_or(0, |l| l.index),
             leader: m.current_leader,
+            last_contact_ms: if m.state == ServerState::Leader {
+                Some(0)
+            } else {
+                self.contacts
+                    .since_leader()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            },
         }
+    }
+
+    /// A snapshot of the whole replicated state that includes every write acknowledged before
+    /// the call: passes the read barrier, has the state machine build a snapshot at (or past)
+    /// that point, and returns its log index, term and bytes (the snapshot codec).
+    pub async fn consistent_snapshot(&self) -> Result<(u64, u64, Vec<u8>), ClusterError> {
+        self.read_barrier().await?;
+        let wanted = self.local_status().applied_index;
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("requesting a snapshot: {e}")))?;
+        self.raft
+            .wait(Some(std::time::Duration::from_secs(60)))
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= wanted),
+                "snapshot built",
+            )
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("building a snapshot: {e}")))?;
+        let (meta, data) = crate::state_machine::current_snapshot(&self.db)
+            .map_err(|e| ClusterError::Storage(format!("reading the snapshot: {e}")))?
+            .ok_or_else(|| ClusterError::Storage("the snapshot was not stored".into()))?;
+        let at = meta.last_log_id.unwrap_or_default();
+        Ok((at.index, at.leader_id.term, data))
+    }
+
+    /// The voters of the membership this node knows.
+    pub fn voters(&self) -> Vec<NodeId> {
+        let m = self.raft.metrics().borrow().clone();
+        let voters = m.membership_config.membership().voter_ids().collect();
+        voters
+    }
+
+    /// How long ago `peer` last answered a raft RPC of this node (meaningful on the leader).
+    pub fn since_reply(&self, peer: NodeId) -> Option<std::time::Duration> {
+        self.contacts.since_reply(peer)
     }
 
     /// The membership with each member's role, term and applied index (asked of each member).

@@ -59,6 +59,9 @@ pub struct ClusterOptions {
     pub generated_secrets: Vec<(String, usize)>,
     /// Join as a learner that is never promoted automatically (a read-scaling non-voter).
     pub learner: bool,
+    /// Restart a surviving member as a one-voter cluster that keeps every entry it has
+    /// (recovery from a permanently lost quorum; the other members must be wiped and rejoin).
+    pub force_new_cluster: bool,
 }
 
 /// The secrets a new cluster starts with: those given, plus random ones for the rest.
@@ -214,6 +217,26 @@ impl Cluster {
         let log = LogStore::open(&db, tracker).map_err(db_err)?;
         let fresh = !log.has_state().map_err(db_err)?;
         let sm = StateMachineStore::open(&db).map_err(db_err)?;
+        if opts.force_new_cluster {
+            if mode != StartMode::Restarted || fresh {
+                return Err(ClusterError::DataDir {
+                    path: dir.raft_db(),
+                    reason:
+                        "--force-new-cluster needs the data dir of a member that has raft state"
+                            .into(),
+                });
+            }
+            let index = log
+                .clone()
+                .force_single_voter(creds.id, opts.this.clone())
+                .await
+                .map_err(|e| ClusterError::Storage(format!("forcing a new cluster: {e}")))?;
+            tracing::warn!(
+                index,
+                "--force-new-cluster: this node is now the only voter; wipe the other members' \
+                 data dirs and join them again"
+            );
+        }
         if mode == StartMode::Restarted && fresh && dir.joined_via().is_none() {
             if !dir.bootstrap_pending() {
                 // Initializing again would found a second cluster with this cluster's CA.
@@ -239,10 +262,11 @@ impl Cluster {
             tls::member_client_config(creds.ca.cert_pem(), &creds.identity)?,
         )
         .map_err(io)?;
+        let contacts = crate::Contacts::default();
         let raft = Raft::new(
             creds.id,
             raft_config(opts.snapshot_threshold)?,
-            NetworkFactory(peers.clone()),
+            NetworkFactory(peers.clone(), contacts.clone()),
             log,
             sm.clone(),
         )
@@ -258,6 +282,7 @@ impl Cluster {
             this: opts.this,
             db,
             secrets: creds.secrets,
+            contacts,
         });
         let handler: Arc<dyn PeerHandler> = cluster.clone();
         tracker.spawn(transport::serve(

@@ -1,6 +1,6 @@
 //! openraft's network traits over the peer client.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::error::{InstallSnapshotError, NetworkError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -10,17 +10,19 @@ use openraft::raft::{
 };
 
 use super::{PeerClient, TransportError};
+use crate::contacts::Contacts;
 use crate::frame::{PeerRequest, PeerResponse};
 use crate::typ::{RaftError, RpcError};
 use crate::{MemberNode, NodeId, TypeConfig};
 
-/// Creates per-target raft clients sharing one [`PeerClient`].
+/// Creates per-target raft clients sharing one [`PeerClient`] and one contact record.
 #[derive(Clone)]
-pub struct NetworkFactory(pub PeerClient);
+pub struct NetworkFactory(pub PeerClient, pub Contacts);
 
 /// Raft RPCs to one target.
 pub struct Network {
     client: PeerClient,
+    contacts: Contacts,
     target: NodeId,
     addr: String,
 }
@@ -31,6 +33,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     async fn new_client(&mut self, target: NodeId, node: &MemberNode) -> Network {
         Network {
             client: self.0.clone(),
+            contacts: self.1.clone(),
             target,
             addr: node.peer_address.clone(),
         }
@@ -47,15 +50,17 @@ impl Network {
         option: &RPCOption,
     ) -> Result<PeerResponse, RpcError<E>> {
         let timeout = option.hard_ttl().max(Duration::from_millis(100));
-        self.client
-            .call(&self.addr, &req, timeout)
-            .await
-            .map_err(|e| match e {
-                TransportError::Connect { .. } | TransportError::Resolve(_) => {
-                    RpcError::Unreachable(Unreachable::new(&e))
-                }
-                _ => RpcError::Network(NetworkError::new(&e)),
-            })
+        let sent = Instant::now();
+        let reply = self.client.call(&self.addr, &req, timeout).await;
+        if reply.is_ok() {
+            self.contacts.replied(self.target, sent.elapsed());
+        }
+        reply.map_err(|e| match e {
+            TransportError::Connect { .. } | TransportError::Resolve(_) => {
+                RpcError::Unreachable(Unreachable::new(&e))
+            }
+            _ => RpcError::Network(NetworkError::new(&e)),
+        })
     }
 
     fn unexpected<E: std::error::Error>(&self, resp: PeerResponse) -> RpcError<E> {
