@@ -21,7 +21,7 @@ use crate::api::{JsonService, Services};
 use crate::auth::{AuthService, Guard, GuardLayer, Tokens};
 use crate::broker::{BrokerService, Fanout};
 use crate::cluster::ClusterService;
-use crate::config::{advertised, Config, ValidConfig};
+use crate::config::{advertised, advertised_host, Config, ValidConfig};
 use crate::config_service::{
     reseal_secrets, ConfigService, Keys, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES,
 };
@@ -91,12 +91,12 @@ pub struct Node {
     pub admin_address: SocketAddr,
 }
 
-/// Replaces a wildcard host with the advertised peer host, so members record reachable addresses.
-fn advertise_with(host_of: SocketAddr, bound: SocketAddr, explicit: bool) -> SocketAddr {
-    if explicit && bound.ip().is_unspecified() {
-        SocketAddr::new(host_of.ip(), bound.port())
-    } else {
-        advertised(bound)
+/// The address members record for a listener bound to `bound`: a wildcard bind takes the
+/// advertised peer host (`advertise_host`, when `--advertise-address` was given).
+fn advertise_with(advertise_host: Option<&str>, bound: SocketAddr) -> String {
+    match advertise_host {
+        Some(host) if bound.ip().is_unspecified() => format!("{host}:{}", bound.port()),
+        _ => advertised(bound).to_string(),
     }
 }
 
@@ -113,16 +113,16 @@ impl Node {
         let admin_address = listeners.admin.local_addr()?;
         let proxy_address = listeners.proxy.local_addr()?;
         let peer_bound = listeners.peer.local_addr()?;
-        let explicit = cfg.advertise_address != advertised(cfg.peer_address);
-        let peer_adv = if cfg.peer_address.port() == 0 && !explicit {
-            advertised(peer_bound)
-        } else {
-            cfg.advertise_address
+        let peer_adv = match &cfg.advertise_address {
+            Some(a) => a.clone(),
+            None if cfg.peer_address.port() == 0 => advertised(peer_bound).to_string(),
+            None => advertised(cfg.peer_address).to_string(),
         };
+        let host = cfg.advertise_address.as_deref().map(advertised_host);
         let this = MemberNode {
-            peer_address: peer_adv.to_string(),
-            api_address: advertise_with(peer_adv, api_address, explicit).to_string(),
-            proxy_address: advertise_with(peer_adv, proxy_address, explicit).to_string(),
+            api_address: advertise_with(host, api_address),
+            proxy_address: advertise_with(host, proxy_address),
+            peer_address: peer_adv,
         };
         // Checked before the cluster is founded, so a bad backup writes nothing.
         crate::restore::check_unfinished(&cfg.data_dir)?;
@@ -135,6 +135,8 @@ impl Node {
             peer_socket: listeners.peer,
             this,
             join: cfg.join.map(|(target, token)| (target, token.0)),
+            bootstrap_token: cfg.bootstrap_token.map(|t| t.0),
+            ca: cfg.ca.map(|(cert, key)| (cert, key.0)),
             snapshot_threshold: cfg.snapshot_threshold,
             secrets: cfg
                 .config_secret_key
@@ -338,6 +340,7 @@ impl Node {
 pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
     let cfg = config.validate().context("invalid server configuration")?;
     let data_dir = cfg.data_dir.clone();
+    let token_given = cfg.bootstrap_token.is_some();
     let listeners = Listeners::bind(&cfg).await?;
     let node = Node::start(cfg, listeners, stop.clone()).await?;
     let c = node.cluster().clone();
@@ -355,7 +358,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         peer = %c.this().peer_address,
         "micro server {how}"
     );
-    if node.mode == StartMode::Bootstrapped {
+    if node.mode == StartMode::Bootstrapped && !token_given {
         // Printed once, to the terminal only (never to logs); also in <data-dir>/join-token.
         println!(
             "Join token (also in {}): {}",

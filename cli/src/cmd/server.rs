@@ -35,13 +35,15 @@ pub struct ServerArgs {
     /// Admin listen address: /health, /ready and /metrics (Prometheus)
     #[arg(long, env = "MICRO_ADMIN_ADDRESS", default_value = DEFAULT_ADMIN_ADDRESS)]
     pub admin_address: String,
-    /// Peer address other nodes dial, when it differs from --peer-address
+    /// Peer address other nodes dial, when it differs from --peer-address (an IP or a DNS
+    /// name, e.g. node1:8085)
     #[arg(long, env = "MICRO_ADVERTISE_ADDRESS", value_name = "HOST:PORT")]
     pub advertise_address: Option<String>,
     /// Peer address of any cluster member to join; without it the node bootstraps or restarts
     #[arg(long, env = "MICRO_JOIN", value_name = "HOST:PORT")]
     pub join: Option<String>,
-    /// The cluster's join token (printed by the first node)
+    /// The cluster's join token (printed by the first node); without --join, the token to
+    /// bootstrap with (it must pin --ca-cert)
     #[arg(
         long,
         env = "MICRO_JOIN_TOKEN",
@@ -67,6 +69,13 @@ pub struct ServerArgs {
     /// With --join: stay a learner (a non-voting replica) until `micro cluster promote`
     #[arg(long, env = "MICRO_LEARNER")]
     pub learner: bool,
+    /// PEM file of the cluster CA to bootstrap with instead of generating one, so a join token
+    /// can be made in advance (scripts/cluster-secrets.sh); others must hold the same CA
+    #[arg(long, env = "MICRO_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM file of that CA's private key
+    #[arg(long, env = "MICRO_CA_KEY", value_name = "FILE")]
+    pub ca_key: Option<PathBuf>,
     /// Remove a voter the leader has not heard from for this long (e.g. 10m), if the voters
     /// left keep a live quorum; off by default
     #[arg(long, env = "MICRO_AUTOPILOT_CLEANUP_DEAD", value_name = "AFTER", value_parser = humantime::parse_duration)]
@@ -120,6 +129,8 @@ impl TryFrom<ServerArgs> for Config {
             config_secret_key: nonempty(args.config_secret_key).map(SecretArg),
             disable_admin: args.disable_admin,
             learner: args.learner,
+            ca_cert: args.ca_cert.filter(|p| !p.as_os_str().is_empty()),
+            ca_key: args.ca_key.filter(|p| !p.as_os_str().is_empty()),
             autopilot_cleanup_dead: args.autopilot_cleanup_dead,
             force_new_cluster: args.force_new_cluster,
             restore: args.restore,
@@ -273,6 +284,8 @@ mod tests {
             ("MICRO_JOIN_TOKEN", "from-env"),
             ("MICRO_SNAPSHOT_THRESHOLD", "42"),
             ("MICRO_LOG_FORMAT", "json"),
+            ("MICRO_CA_CERT", "/run/secrets/ca.pem"),
+            ("MICRO_CA_KEY", "/run/secrets/ca.key"),
         ];
         for (k, v) in vars {
             std::env::set_var(k, v);
@@ -293,6 +306,8 @@ mod tests {
         assert_eq!(c.join.as_deref(), Some("10.0.0.1:8085"));
         assert_eq!(c.join_token.map(|t| t.0).as_deref(), Some("from-env"));
         assert_eq!(c.snapshot_threshold, 42);
+        assert_eq!(c.ca_cert, Some(PathBuf::from("/run/secrets/ca.pem")));
+        assert_eq!(c.ca_key, Some(PathBuf::from("/run/secrets/ca.key")));
         assert_eq!(flag_wins.unwrap().snapshot_threshold, 7);
     }
 

@@ -23,7 +23,8 @@ pub struct Config {
     pub peer_address: String,
     /// Admin listen address: health, readiness and metrics.
     pub admin_address: String,
-    /// The peer address other nodes dial, when it differs from the listen address.
+    /// The peer address other nodes dial, when it differs from the listen address: `IP:PORT`
+    /// or `HOST:PORT` (a DNS name, resolved whenever a peer dials it).
     pub advertise_address: Option<String>,
     /// Peer address of any member to join; `None` bootstraps (or restarts) a cluster.
     pub join: Option<String>,
@@ -38,6 +39,11 @@ pub struct Config {
     pub disable_admin: bool,
     /// Join as a learner (a non-voting replica) that is never promoted automatically.
     pub learner: bool,
+    /// PEM file of a cluster CA certificate to bootstrap with instead of generating one
+    /// (`MICRO_CA_CERT`), so a join token can be made before the cluster exists.
+    pub ca_cert: Option<PathBuf>,
+    /// PEM file of that CA's private key (`MICRO_CA_KEY`).
+    pub ca_key: Option<PathBuf>,
     /// Remove a voter the leader has not heard from for this long, when the voters left keep
     /// a live quorum (Consul's autopilot dead-server cleanup); `None` never does.
     pub autopilot_cleanup_dead: Option<std::time::Duration>,
@@ -76,6 +82,8 @@ impl fmt::Debug for Config {
             )
             .field("disable_admin", &self.disable_admin)
             .field("learner", &self.learner)
+            .field("ca_cert", &self.ca_cert)
+            .field("ca_key", &self.ca_key)
             .field("autopilot_cleanup_dead", &self.autopilot_cleanup_dead)
             .field("force_new_cluster", &self.force_new_cluster)
             .field("restore", &self.restore)
@@ -98,6 +106,8 @@ impl Default for Config {
             config_secret_key: None,
             disable_admin: false,
             learner: false,
+            ca_cert: None,
+            ca_key: None,
             autopilot_cleanup_dead: None,
             force_new_cluster: false,
             restore: None,
@@ -134,6 +144,19 @@ pub enum ConfigError {
     /// The config secret key is not 32 bytes in base64 or hex.
     #[error("--config-secret-key must be 32 bytes in base64 (or in hex, as tls/shared-secrets keeps it)")]
     ConfigSecretKey,
+    /// Only one of `--ca-cert` and `--ca-key`.
+    #[error("--ca-cert and --ca-key go together")]
+    CaPair,
+    /// A CA file could not be read.
+    #[error("cannot read {flag} {path}: {reason}")]
+    CaFile {
+        /// The flag name.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A [`Config`] whose addresses parsed.
@@ -149,10 +172,14 @@ pub struct ValidConfig {
     pub peer_address: SocketAddr,
     /// Admin bind address.
     pub admin_address: SocketAddr,
-    /// Peer address advertised to other members.
-    pub advertise_address: SocketAddr,
+    /// Peer address advertised to other members (`IP:PORT` or `HOST:PORT`), when given.
+    pub advertise_address: Option<String>,
     /// Join target, with its token.
     pub join: Option<(String, SecretArg)>,
+    /// Without a join target: the join token to bootstrap with (it must pin [`Self::ca`]).
+    pub bootstrap_token: Option<SecretArg>,
+    /// The CA to bootstrap with, `(certificate PEM, key PEM)`, read from the given files.
+    pub ca: Option<(String, SecretArg)>,
     /// Snapshot threshold.
     pub snapshot_threshold: u64,
     /// The decoded config secret key, when given.
@@ -187,8 +214,8 @@ impl Config {
         let peer_address = parse_addr("--peer-address", &self.peer_address)?;
         let admin_address = parse_addr("--admin-address", &self.admin_address)?;
         let advertise_address = match &self.advertise_address {
-            Some(a) => parse_addr("--advertise-address", a)?,
-            None => advertised(peer_address),
+            Some(a) => Some(parse_advertise(a)?),
+            None => None,
         };
         if self.force_new_cluster && self.join.is_some() {
             return Err(ConfigError::ForceNewClusterWithJoin);
@@ -196,10 +223,18 @@ impl Config {
         if self.restore.is_some() && (self.join.is_some() || self.force_new_cluster) {
             return Err(ConfigError::RestoreWith);
         }
-        let join = match (self.join, self.join_token) {
-            (Some(j), Some(t)) => Some((j, t)),
+        let (join, bootstrap_token) = match (self.join, self.join_token) {
+            (Some(j), Some(t)) => (Some((j, t)), None),
             (Some(_), None) => return Err(ConfigError::MissingJoinToken),
-            (None, _) => None,
+            (None, t) => (None, t),
+        };
+        let ca = match (&self.ca_cert, &self.ca_key) {
+            (Some(cert), Some(key)) => Some((
+                read_pem("--ca-cert", cert)?,
+                SecretArg(read_pem("--ca-key", key)?),
+            )),
+            (None, None) => None,
+            _ => return Err(ConfigError::CaPair),
         };
         if self.snapshot_threshold == 0 {
             return Err(ConfigError::SnapshotThreshold);
@@ -233,6 +268,8 @@ impl Config {
             admin_address,
             advertise_address,
             join,
+            bootstrap_token,
+            ca,
             snapshot_threshold: self.snapshot_threshold,
             config_secret_key,
             disable_admin: self.disable_admin,
@@ -257,6 +294,49 @@ pub fn parse_addr(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigE
     })
 }
 
+/// Parses `--advertise-address`: `IP:PORT`, or `HOST:PORT` with a DNS name (container and
+/// Kubernetes deployments advertise stable names, since their IPs change on restart).
+pub fn parse_advertise(value: &str) -> Result<String, ConfigError> {
+    if let Ok(addr) = parse_addr("--advertise-address", value) {
+        return Ok(addr.to_string());
+    }
+    let bad = || ConfigError::Address {
+        flag: "--advertise-address",
+        value: value.to_owned(),
+    };
+    let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if port == 0 || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(bad());
+    }
+    Ok(format!("{host}:{port}"))
+}
+
+/// The host part of an advertised `HOST:PORT` (brackets kept for IPv6).
+pub fn advertised_host(advertise: &str) -> &str {
+    advertise
+        .rsplit_once(':')
+        .map(|(host, _)| host)
+        .unwrap_or(advertise)
+}
+
+/// Reads a PEM file given by `flag`.
+fn read_pem(flag: &'static str, path: &std::path::Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError::CaFile {
+        flag,
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 /// The address others should dial for a listener bound to `bound`: a wildcard bind advertises
 /// loopback, which is right for one host; multi-host deployments pass `--advertise-address`.
 pub fn advertised(bound: SocketAddr) -> SocketAddr {
@@ -264,5 +344,62 @@ pub fn advertised(bound: SocketAddr) -> SocketAddr {
         SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
     } else {
         bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertise_accepts_ips_and_dns_names() {
+        assert_eq!(parse_advertise("10.0.0.1:8085").unwrap(), "10.0.0.1:8085");
+        assert_eq!(parse_advertise("[::1]:8085").unwrap(), "[::1]:8085");
+        assert_eq!(parse_advertise("node1:8085").unwrap(), "node1:8085");
+        assert_eq!(
+            parse_advertise("micro-0.micro-peer.default.svc.cluster.local.:8085").unwrap(),
+            "micro-0.micro-peer.default.svc.cluster.local:8085"
+        );
+        for bad in [
+            "node1",
+            "node1:",
+            "node1:0",
+            "node1:99999",
+            ":x",
+            "-node:1",
+            "a..b:1",
+            "no_underscore:1",
+            "sp ace:1",
+        ] {
+            assert!(parse_advertise(bad).is_err(), "{bad}");
+        }
+        assert_eq!(advertised_host("node1:8085"), "node1");
+        assert_eq!(advertised_host("[::1]:8085"), "[::1]");
+    }
+
+    #[test]
+    fn ca_files_are_read_together_and_a_lone_token_is_for_bootstrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("ca.pem"), dir.path().join("ca.key"));
+        std::fs::write(&cert, "CERT").unwrap();
+        std::fs::write(&key, "KEY").unwrap();
+        let with = |c: Option<&PathBuf>, k: Option<&PathBuf>| Config {
+            ca_cert: c.cloned(),
+            ca_key: k.cloned(),
+            join_token: Some(SecretArg("t".into())),
+            ..Config::default()
+        };
+        let v = with(Some(&cert), Some(&key)).validate().unwrap();
+        let (c, k) = v.ca.unwrap();
+        assert_eq!((c.as_str(), k.0.as_str()), ("CERT", "KEY"));
+        assert_eq!(v.bootstrap_token.unwrap().0, "t");
+        assert!(v.join.is_none());
+        assert!(matches!(
+            with(Some(&cert), None).validate(),
+            Err(ConfigError::CaPair)
+        ));
+        let missing = dir.path().join("nope.pem");
+        let err = with(Some(&missing), Some(&key)).validate().unwrap_err();
+        assert!(err.to_string().contains("cannot read --ca-cert"), "{err}");
     }
 }

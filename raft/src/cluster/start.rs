@@ -17,7 +17,7 @@ use crate::frame::{PeerRequest, PeerResponse};
 use crate::log_store::LogStore;
 use crate::state_machine::StateMachineStore;
 use crate::tls::{self, ClusterCa};
-use crate::token::JoinToken;
+use crate::token::{ca_fingerprint, JoinToken};
 use crate::transport::{self, NetworkFactory, PeerClient, PeerHandler};
 use crate::typ::Raft;
 use crate::MemberNode;
@@ -43,6 +43,12 @@ pub struct ClusterOptions {
     pub this: MemberNode,
     /// `(peer address of a member, join token)` to join a cluster.
     pub join: Option<(String, String)>,
+    /// Without `join`: the join token a bootstrap uses instead of generating one. It must pin
+    /// `ca`, so a token can be handed out before the cluster exists (Kubernetes Secrets).
+    pub bootstrap_token: Option<String>,
+    /// `(certificate PEM, key PEM)` of the CA a bootstrap uses instead of generating one. A
+    /// joining or restarting node given one is refused unless it is the cluster's CA.
+    pub ca: Option<(String, String)>,
     /// Log entries between snapshots.
     pub snapshot_threshold: u64,
     /// Secrets every member must share, by name. A bootstrap stores them as the cluster's; a
@@ -94,6 +100,40 @@ fn check_secrets(given: &SharedSecrets, cluster: &SharedSecrets) -> Result<(), C
     Ok(())
 }
 
+/// The join token of a new cluster: the one given (which must pin `ca`) or a fresh one.
+fn bootstrap_token(given: Option<&str>, ca: &ClusterCa) -> Result<JoinToken, ClusterError> {
+    let ca_der = ca.cert_der()?;
+    let Some(text) = given else {
+        return Ok(JoinToken::generate(&ca_der));
+    };
+    let token = JoinToken::parse(text).map_err(|e| ClusterError::Refused(e.to_string()))?;
+    if token.ca_hash != ca_fingerprint(&ca_der) {
+        return Err(ClusterError::Refused(
+            "the join token given to bootstrap a cluster does not pin its CA: give the CA it \
+             was made for (--ca-cert/--ca-key), or no token to have one generated"
+                .into(),
+        ));
+    }
+    Ok(token)
+}
+
+/// Refuses a node given a CA other than the cluster's (compared by certificate fingerprint).
+fn check_ca(given: Option<&(String, String)>, cluster: &ClusterCa) -> Result<(), ClusterError> {
+    let Some((cert, _)) = given else {
+        return Ok(());
+    };
+    let given = rustls_pemfile::certs(&mut cert.as_bytes())
+        .next()
+        .and_then(Result::ok)
+        .map(|der| ca_fingerprint(&der));
+    if given != Some(ca_fingerprint(&cluster.cert_der()?)) {
+        return Err(ClusterError::JoinRefused(
+            "the CA given to this node (--ca-cert) is not the cluster's".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn fingerprint(secret: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(&sha2::Sha256::digest(secret)[..8])
@@ -130,6 +170,7 @@ impl Cluster {
         let (creds, mut mode) = if dir.has_credentials() {
             let creds = dir.load()?;
             check_secrets(&opts.secrets, &creds.secrets)?;
+            check_ca(opts.ca.as_ref(), &creds.ca)?;
             (creds, StartMode::Restarted)
         } else if let Some((target, token_text)) = &opts.join {
             let token = JoinToken::parse(token_text)
@@ -138,6 +179,7 @@ impl Cluster {
             let admission = join::admit(target, &token, id).await?;
             // Refuse before becoming a member: a node with another key could not read secrets.
             check_secrets(&opts.secrets, &admission.secrets)?;
+            check_ca(opts.ca.as_ref(), &admission.ca)?;
             let creds = Credentials {
                 id,
                 ca: admission.ca,
@@ -150,9 +192,12 @@ impl Cluster {
             (creds, StartMode::Joined)
         } else {
             let id = rand::thread_rng().gen::<u64>().max(1);
-            let ca = ClusterCa::generate()?;
+            let ca = match &opts.ca {
+                Some((cert, key)) => ClusterCa::from_pem(cert, key)?,
+                None => ClusterCa::generate()?,
+            };
             let identity = ca.issue(id)?;
-            let token = JoinToken::generate(&ca.cert_der()?);
+            let token = bootstrap_token(opts.bootstrap_token.as_deref(), &ca)?;
             let creds = Credentials {
                 id,
                 ca,
