@@ -58,6 +58,20 @@ impl KvRead for StateReader {
             })
             .collect()
     }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, ApplyError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.0
+            .range(start..end)
+            .take(limit)
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| ApplyError::Storage(e.to_string()))
+            })
+            .collect()
+    }
 }
 
 /// The sled-backed state machine.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthCommand, AuthResponse};
 use crate::config::{ConfigCommand, ConfigResponse};
+use crate::events::{EventsCommand, EventsResponse};
 use crate::store::{StoreCommand, StoreResponse};
 
 /// The application payload of a raft log entry.
@@ -24,6 +25,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// An auth service change.
     Auth(AuthCommand),
+    /// An events service change.
+    Events(EventsCommand),
 }
 
 /// The outcome of applying a [`Command`], one variant per service. Append-only.
@@ -38,4 +41,6 @@ pub enum Response {
     Config(ConfigResponse),
     /// An auth service outcome.
     Auth(AuthResponse),
+    /// An events service outcome.
+    Events(EventsResponse),
 }

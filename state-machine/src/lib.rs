@@ -8,6 +8,8 @@
 //! - [`config`]: the config service (a JSON document per namespace, dot paths, merges,
 //!   secrets stored as ciphertext).
 //! - [`auth`]: the auth service (accounts, rules, the token-signing key).
+//! - [`events`]: the events service (per-topic ordered logs, consumer groups with
+//!   acknowledgements and redelivery, retention).
 //! - [`snapshot`]: the versioned snapshot codec.
 //!
 //! The log holds our own serde enums (encoded with bincode), not protobuf: the wire contract in
@@ -21,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod entry;
+pub mod events;
 pub mod kv;
 pub mod snapshot;
 pub mod store;
@@ -40,5 +43,6 @@ pub fn apply(txn: &mut Txn<'_>, index: u64, entry: LogEntry) -> Result<Response,
         Command::Store(cmd) => Ok(Response::Store(store::apply(txn, cmd, &ctx)?)),
         Command::Config(cmd) => Ok(Response::Config(config::apply(txn, cmd, &ctx)?)),
         Command::Auth(cmd) => Ok(Response::Auth(auth::apply(txn, cmd, &ctx)?)),
+        Command::Events(cmd) => Ok(Response::Events(events::apply(txn, cmd, &ctx)?)),
     }
 }
