@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/config.proto",
     "proto/cluster.proto",
     "proto/auth.proto",
+    "proto/events.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,6 +31,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_descriptors(&set)?
         .preserve_proto_field_names()
         .emit_fields()
-        .build(&[".store", ".config", ".cluster", ".auth"])?;
+        .build(&[".store", ".config", ".cluster", ".auth", ".events"])?;
     Ok(())
 }
