@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 
 use crate::GatewayError;
 
@@ -25,10 +26,25 @@ pub struct CallRequest {
     pub headers: BTreeMap<String, String>,
 }
 
+/// The messages of a streaming call, in order; an `Err` is the last item.
+pub type JsonStream = BoxStream<'static, Result<serde_json::Value, GatewayError>>;
+
 /// What the gateway forwards calls to. Implementations resolve the service, authorize the caller
 /// and return the response JSON, or a `GatewayError` whose variant picks the HTTP status
 /// (unknown service or endpoint: `NotFound`).
 pub trait Backend: Send + Sync + 'static {
     /// Performs one call.
     fn call(&self, req: CallRequest) -> BoxFuture<'_, Result<serde_json::Value, GatewayError>>;
+
+    /// Opens a streaming call, which the gateway answers as server-sent events (requests that
+    /// accept `text/event-stream`). An `Err` here is answered as a plain error response, before
+    /// any event. The default serves no streaming endpoint.
+    fn stream(&self, req: CallRequest) -> BoxFuture<'_, Result<JsonStream, GatewayError>> {
+        Box::pin(async move {
+            Err(GatewayError::NotFound(format!(
+                "endpoint {} of service {} does not stream",
+                req.endpoint, req.service
+            )))
+        })
+    }
 }

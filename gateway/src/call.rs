@@ -1,5 +1,6 @@
 //! The fallback handler that turns any other HTTP request into a backend call:
-//! resolve the path → build the JSON payload → `Backend::call` → compact JSON or Micro error.
+//! resolve the path → build the JSON payload → `Backend::call` → compact JSON or Micro error;
+//! or, when the client accepts `text/event-stream`, `Backend::stream` → server-sent events.
 
 use std::sync::Arc;
 
@@ -9,14 +10,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::route::Route;
-use crate::{metadata, payload, Backend, CallRequest, GatewayError, MAX_BODY_BYTES};
+use crate::{metadata, payload, sse, Backend, CallRequest, GatewayError, MAX_BODY_BYTES};
 
 /// Handles one call request; every failure is rendered as Micro's error JSON. Errors from the
 /// backend carry the service's name as `Id`, as Micro's services do
 /// (`{"Id":"helloworld","Code":401,…}`); the gateway's own keep their `micro.gateway.*` ids.
 pub(crate) async fn call(State(backend): State<Arc<dyn Backend>>, request: Request) -> Response {
     match forward(backend.as_ref(), request).await {
-        Ok(value) => json_response(&value),
+        Ok(Answer::Json(value)) => json_response(&value),
+        Ok(Answer::Stream(stream, service)) => sse::respond(stream, service),
         Err(Failure { error, service }) => {
             match &error {
                 GatewayError::Internal(_) => tracing::warn!(%error, "gateway call failed"),
@@ -45,8 +47,14 @@ impl From<GatewayError> for Failure {
     }
 }
 
+/// What the backend answered: one JSON value, or a stream of them (and the service's name).
+enum Answer {
+    Json(Value),
+    Stream(crate::JsonStream, String),
+}
+
 /// Resolves, builds and forwards the call, returning the backend's answer.
-async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, Failure> {
+async fn forward(backend: &dyn Backend, request: Request) -> Result<Answer, Failure> {
     let (parts, body) = request.into_parts();
     let route = Route::from_path(parts.uri.path())?;
     let raw_query = parts.uri.query().unwrap_or("");
@@ -63,19 +71,22 @@ async fn forward(backend: &dyn Backend, request: Request) -> Result<Value, Failu
         "forwarding gateway call"
     );
     let service = route.service.clone();
-    backend
-        .call(CallRequest {
-            service: route.service,
-            endpoint: route.endpoint,
-            body,
-            namespace: metadata::namespace(&parts.headers),
-            headers: metadata::from_headers(&parts.headers),
-        })
-        .await
-        .map_err(|error| Failure {
-            error,
-            service: Some(service),
-        })
+    let call = CallRequest {
+        service: route.service,
+        endpoint: route.endpoint,
+        body,
+        namespace: metadata::namespace(&parts.headers),
+        headers: metadata::from_headers(&parts.headers),
+    };
+    let failed = |error| Failure {
+        error,
+        service: Some(service.clone()),
+    };
+    if sse::wanted(&parts.headers) {
+        let stream = backend.stream(call).await.map_err(failed)?;
+        return Ok(Answer::Stream(stream, service.clone()));
+    }
+    backend.call(call).await.map(Answer::Json).map_err(failed)
 }
 
 /// The backend's answer as compact JSON (serde_json does not HTML-escape), `200`.

@@ -11,6 +11,7 @@
 //! - `cors`: CORS headers and `OPTIONS` short-circuit.
 //! - `root`: `/` (version) and `/favicon.ico`.
 //! - `call`: the fallback handler that forwards everything else.
+//! - `sse`: streaming calls answered as server-sent events.
 //!
 //! Must not depend on node, raft, state-machine.
 
@@ -23,6 +24,7 @@ mod payload;
 mod query;
 mod root;
 mod route;
+mod sse;
 
 use std::sync::Arc;
 
@@ -31,7 +33,7 @@ use axum::{middleware, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use backend::{Backend, CallRequest};
+pub use backend::{Backend, CallRequest, JsonStream};
 pub use error::{ErrorBody, GatewayError};
 pub use route::Route;
 

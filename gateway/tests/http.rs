@@ -9,7 +9,9 @@ use axum::body::{to_bytes, Body};
 use axum::http::{Method, Request, StatusCode};
 use axum::response::Response;
 use futures::future::BoxFuture;
-use micro_gateway::{router, serve, Backend, CallRequest, ErrorBody, GatewayError, MAX_BODY_BYTES};
+use micro_gateway::{
+    router, serve, Backend, CallRequest, ErrorBody, GatewayError, JsonStream, MAX_BODY_BYTES,
+};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -49,6 +51,22 @@ impl Backend for EchoBackend {
                 "namespace": req.namespace,
                 "headers": req.headers,
             }))
+        })
+    }
+
+    /// Service `ticks` streams its body's `n` numbers, then fails; others do not stream.
+    fn stream(&self, req: CallRequest) -> BoxFuture<'_, Result<JsonStream, GatewayError>> {
+        Box::pin(async move {
+            if req.service != "ticks" {
+                return Err(GatewayError::NotFound("no stream here".into()));
+            }
+            let n = req.body["n"].as_u64().unwrap_or(0);
+            let items = (0..n)
+                .map(|i| Ok(json!({"tick": i})))
+                .chain(std::iter::once(Err(GatewayError::Unavailable(
+                    "gone".into(),
+                ))));
+            Ok(Box::pin(futures::stream::iter(items)) as JsonStream)
         })
     }
 }
@@ -105,6 +123,29 @@ fn header<'a>(response: &'a Response, name: &str) -> &'a str {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+#[tokio::test]
+async fn streaming_calls_are_server_sent_events() {
+    let request = |path: &str| {
+        Request::get(path)
+            .header("accept", "text/event-stream")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (response, body) = send(request("/ticks/stream?n=2")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-type"), "text/event-stream");
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(
+        text,
+        "data: {\"tick\":0}\n\ndata: {\"tick\":1}\n\nevent: error\ndata: \
+         {\"Id\":\"ticks\",\"Code\":503,\"Detail\":\"gone\",\"Status\":\"Service Unavailable\"}\n\n"
+    );
+    // Failing before the stream starts is a plain Micro error response.
+    let (response, body) = send(request("/echo/stream")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(&body).detail, "no stream here");
 }
 
 #[tokio::test]
