@@ -9,7 +9,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use micro_gateway::{Backend, CallRequest, GatewayError};
+use futures::{Stream, StreamExt};
+use micro_gateway::{Backend, CallRequest, GatewayError, JsonStream};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -18,6 +19,9 @@ use crate::error::ApiError;
 
 /// The pending answer of a JSON endpoint.
 pub type JsonAnswer<'a> = BoxFuture<'a, Result<serde_json::Value, GatewayError>>;
+
+/// The pending start of a streaming JSON endpoint.
+pub type JsonStreamAnswer<'a> = BoxFuture<'a, Result<JsonStream, GatewayError>>;
 
 /// One service's JSON face.
 pub trait JsonService: Send + Sync + 'static {
@@ -29,6 +33,16 @@ pub trait JsonService: Send + Sync + 'static {
         caller: Caller,
         body: serde_json::Value,
     ) -> Option<JsonAnswer<'_>>;
+
+    /// Opens streaming `endpoint` (served as server-sent events); `None` if it does not stream.
+    fn stream(
+        &self,
+        _endpoint: &str,
+        _caller: Caller,
+        _body: serde_json::Value,
+    ) -> Option<JsonStreamAnswer<'_>> {
+        None
+    }
 }
 
 /// Decodes `body` as `Req`, runs `f`, encodes the answer: the body of every JSON endpoint.
@@ -46,6 +60,30 @@ where
         .map_err(|e| GatewayError::BadRequest(format!("invalid request: {e}")))?;
     let resp = f(req).await.map_err(GatewayError::from)?;
     serde_json::to_value(resp).map_err(|e| GatewayError::Internal(e.to_string()))
+}
+
+/// Decodes `body` as `Req`, opens the stream `f` returns, and encodes each message: the body of
+/// every streaming JSON endpoint.
+pub async fn json_stream<Req, Resp, S, F, Fut>(
+    body: serde_json::Value,
+    f: F,
+) -> Result<JsonStream, GatewayError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    S: Stream<Item = Result<Resp, ApiError>> + Send + 'static,
+    F: FnOnce(Req) -> Fut,
+    Fut: Future<Output = Result<S, ApiError>>,
+{
+    let req: Req = serde_json::from_value(body)
+        .map_err(|e| GatewayError::BadRequest(format!("invalid request: {e}")))?;
+    let stream = f(req).await.map_err(GatewayError::from)?;
+    Ok(stream
+        .map(|item| {
+            let resp = item.map_err(GatewayError::from)?;
+            serde_json::to_value(resp).map_err(|e| GatewayError::Internal(e.to_string()))
+        })
+        .boxed())
 }
 
 /// Every service the gateway can reach on this node, by name, behind the guard.
@@ -72,21 +110,47 @@ impl Backend for Services {
         Box::pin(async move {
             let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
             let outcome = self.dispatch(req).await;
-            let code = match &outcome {
-                Ok(_) => 200,
-                Err(e) => e.status().as_u16(),
-            };
-            crate::admin::count_request("http", &service, &endpoint, &code.to_string());
+            count(&service, &endpoint, &outcome);
+            outcome
+        })
+    }
+
+    fn stream(&self, req: CallRequest) -> BoxFuture<'_, Result<JsonStream, GatewayError>> {
+        Box::pin(async move {
+            let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
+            let outcome = self.dispatch_stream(req).await;
+            count(&service, &endpoint, &outcome);
             outcome
         })
     }
 }
 
+/// Counts a call by the status it was answered with (a stream counts when it opens).
+fn count<T>(service: &str, endpoint: &str, outcome: &Result<T, GatewayError>) {
+    let code = match outcome {
+        Ok(_) => 200,
+        Err(e) => e.status().as_u16(),
+    };
+    crate::admin::count_request("http", service, endpoint, &code.to_string());
+}
+
 impl Services {
-    /// Admits the caller, then routes the call to its service.
-    async fn dispatch(&self, req: CallRequest) -> Result<serde_json::Value, GatewayError> {
-        // Rules apply to every path, existing or not, as Micro's gateway checks them
-        // before routing: a locked-down namespace reveals nothing to anonymous callers.
+    /// Admits the caller, then opens the streaming call on its service.
+    async fn dispatch_stream(&self, req: CallRequest) -> Result<JsonStream, GatewayError> {
+        let (caller, service) = self.admit(&req)?;
+        match service.stream(&req.endpoint, caller, req.body) {
+            Some(answer) => answer.await,
+            None => Err(GatewayError::NotFound(format!(
+                "endpoint {} of service {} does not stream",
+                req.endpoint, req.service
+            ))),
+        }
+    }
+
+    /// Admits the caller and finds the service the call is for. Rules apply to every path,
+    /// existing or not, as Micro's gateway checks them before routing: a locked-down namespace
+    /// reveals nothing to anonymous callers.
+    fn admit(&self, req: &CallRequest) -> Result<(Caller, &Arc<dyn JsonService>), GatewayError> {
         let caller = self
             .guard
             .admit(
@@ -102,6 +166,12 @@ impl Services {
                 req.service
             )));
         };
+        Ok((caller, service))
+    }
+
+    /// Admits the caller, then routes the call to its service.
+    async fn dispatch(&self, req: CallRequest) -> Result<serde_json::Value, GatewayError> {
+        let (caller, service) = self.admit(&req)?;
         match service.call(&req.endpoint, caller, req.body) {
             Some(answer) => answer.await,
             None => Err(GatewayError::NotFound(format!(

@@ -30,9 +30,11 @@ macro_rules! grpc_service {
 }
 
 /// Implements [`JsonService`](crate::api::JsonService) for `$svc`: `"Handler.Method"` names
-/// mapped to methods; other endpoints are not found.
+/// mapped to methods; other endpoints are not found. An optional `streams { … }` list maps
+/// streaming endpoints (served as server-sent events) to methods that return a stream.
 macro_rules! json_service {
-    ($svc:ty { $($endpoint:literal => $method:ident,)* }) => {
+    ($svc:ty { $($endpoint:literal => $method:ident,)* }
+     $(streams { $($s_endpoint:literal => $s_method:ident,)* })?) => {
         impl $crate::api::JsonService for $svc {
             fn call(
                 &self,
@@ -49,6 +51,24 @@ macro_rules! json_service {
                     _ => return None,
                 })
             }
+
+            $(
+            fn stream(
+                &self,
+                endpoint: &str,
+                caller: $crate::auth::Caller,
+                body: serde_json::Value,
+            ) -> Option<$crate::api::JsonStreamAnswer<'_>> {
+                Some(match endpoint {
+                    $(
+                        $s_endpoint => Box::pin($crate::api::json_stream(body, move |r| async move {
+                            <$svc>::$s_method(self, &caller, r).await
+                        })),
+                    )*
+                    _ => return None,
+                })
+            }
+            )?
         }
     };
 }

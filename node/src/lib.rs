@@ -8,6 +8,7 @@
 //! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch, expiry purge worker).
 //! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
+//! - [`events`]: Micro's events service (durable per-topic logs, consumer groups, retention).
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
 //! - `handlers`: the macros that put every service method behind both edges.
@@ -23,6 +24,7 @@ pub mod cluster;
 pub mod config;
 pub mod config_service;
 pub mod error;
+pub mod events;
 mod handlers;
 mod namespace;
 pub mod server;

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use micro_proto::{auth as auth_pb, cluster as cluster_pb, config as config_pb, store as store_pb};
+use micro_proto::{
+    auth as auth_pb, cluster as cluster_pb, config as config_pb, events as events_pb,
+    store as store_pb,
+};
 use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +24,7 @@ use crate::config::{advertised, Config, ValidConfig};
 use crate::config_service::{
     reseal_secrets, ConfigService, Keys, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES,
 };
+use crate::events::{trim_events, EventsService};
 use crate::store::{purge_expired, StoreService};
 
 /// Largest gRPC message accepted (values are at most 1 MiB).
@@ -148,6 +152,7 @@ impl Node {
         let tokens = Arc::new(Tokens::new(cluster.clone(), cipher.clone()));
         let guard = Arc::new(Guard::new(cluster.clone(), tokens.clone()));
         let auth_svc = AuthService::new(cluster.clone(), tokens, cipher, cfg.disable_admin);
+        let events_svc = EventsService::new(cluster.clone(), &tracker, stop.clone());
         let services = Arc::new(Services::new(
             guard.clone(),
             [
@@ -161,6 +166,10 @@ impl Node {
                     Arc::new(config_svc.clone()) as Arc<dyn JsonService>,
                 ),
                 ("auth", Arc::new(auth_svc.clone()) as Arc<dyn JsonService>),
+                (
+                    "events",
+                    Arc::new(events_svc.clone()) as Arc<dyn JsonService>,
+                ),
             ],
         ));
         let mut edges = Vec::new();
@@ -204,6 +213,14 @@ impl Node {
             .add_service(
                 auth_pb::rules_server::RulesServer::new(auth_svc)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                events_pb::stream_server::StreamServer::new(events_svc.clone())
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                events_pb::store_server::StoreServer::new(events_svc)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
             );
         let proxy_stop = stop.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.proxy);
@@ -218,6 +235,7 @@ impl Node {
         }));
         tracker.spawn(purge_expired(cluster.clone(), stop.clone()));
         tracker.spawn(reseal_secrets(cluster.clone(), keys, stop.clone()));
+        tracker.spawn(trim_events(cluster.clone(), stop.clone()));
 
         Ok(Node {
             cluster,
