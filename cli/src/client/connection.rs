@@ -140,6 +140,19 @@ impl Client {
         }))
     }
 
+    /// Dials the first address that connects, for a long-lived stream: no request timeout
+    /// applies, since the stream lasts as long as its reader wants it.
+    pub async fn stream_channel(&self) -> Result<Channel, RpcError> {
+        for address in self.addresses.entries() {
+            if let Some(channel) = self.connect(address).await {
+                return Ok(channel);
+            }
+        }
+        Err(RpcError::Connect {
+            addresses: self.addresses.to_string(),
+        })
+    }
+
     /// Dials one address; `None` when it cannot be reached in time.
     async fn connect(&self, address: &str) -> Option<Channel> {
         let endpoint = Endpoint::from_shared(AddressList::uri(address))

@@ -14,6 +14,7 @@ use super::auth::{self, AuthArgs};
 use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
 use super::env::{self, EnvArgs};
+use super::events::{self, EventsArgs};
 use super::login::{self, LoginArgs};
 use super::server::{self, ServerArgs};
 use super::store::{self, StoreArgs};
@@ -69,6 +70,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// Manage environments (named server address lists)
     Env(EnvArgs),
+    /// Publish, consume and read events of the durable per-topic event logs
+    #[command(arg_required_else_help = true)]
+    Events(EventsArgs),
     /// Interactive login flow.
     Login(LoginArgs),
     /// Logout.
@@ -206,6 +210,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Login(args) => login::login(args, &globals).await,
         Command::Logout => login::logout(&globals),
         Command::User(args) => user::run(args, &globals).await,
+        Command::Events(args) => events::run(args, &globals).await,
         Command::Unknown(words) => {
             let word = words.first().map(String::as_str).unwrap_or_default();
             bail!("Unrecognized micro command: {word}. Please refer to 'micro --help'")
