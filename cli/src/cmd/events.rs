@@ -3,10 +3,10 @@
 //! names follow its `Stream`/`Store` methods.)
 //!
 //! `consume` and `read` print one JSON event per line in Micro's JSON (payload base64,
-//! 64-bit numbers as strings). `consume` acknowledges each event after printing it, so what
-//! reaches stdout is delivered at least once; with `--group` it acknowledges through
-//! Stream.Ack, which answers only once the acknowledgement is committed, so a later consumer
-//! of the group resumes after the last printed event.
+//! 64-bit numbers as strings). `consume` acknowledges each event on its stream after printing
+//! it, so what reaches stdout is delivered at least once; it ends by asking the server to
+//! close, which commits those acknowledgements and hands back what was sent but not printed,
+//! so a later consumer of the group resumes right after the last printed event.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,7 +19,7 @@ use micro_proto::events::store_client::StoreClient;
 use micro_proto::events::stream_client::StreamClient;
 use micro_proto::events::{
     AckRequest, ConsumeRequest, Event, PublishRequest, ReadRequest, Retention, SetRetentionRequest,
-    StartPosition, TopicsRequest,
+    StartPosition, TopicInfo, TopicsRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -32,6 +32,8 @@ use crate::table::Table;
 
 /// How long opening a consumer's stream may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the server may take to commit a closing consumer's acknowledgements.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `micro events COMMAND`.
 #[derive(Debug, Clone, Args)]
@@ -52,6 +54,8 @@ pub enum EventsCommand {
     Read(ReadArgs),
     /// List topics with their retained events and retention
     Topics,
+    /// List the consumer groups of a topic with their positions
+    Groups(GroupsArgs),
     /// Change how much of a topic is kept (unset flags keep their current value)
     Retention(RetentionArgs),
     /// Anything else is an error.
@@ -127,6 +131,13 @@ pub struct ReadArgs {
     pub offset: Option<u64>,
 }
 
+/// `micro events groups`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GroupsArgs {
+    /// The topic
+    pub topic: Option<String>,
+}
+
 /// `micro events retention`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RetentionArgs {
@@ -150,6 +161,7 @@ pub async fn run(args: EventsArgs, globals: &Globals) -> Result<()> {
         EventsCommand::Consume(a) => consume(a, globals).await,
         EventsCommand::Read(a) => read(a, globals).await,
         EventsCommand::Topics => topics(globals).await,
+        EventsCommand::Groups(a) => groups(a, globals).await,
         EventsCommand::Retention(a) => retention(a, globals).await,
         EventsCommand::Unknown(words) => bail!(unknown_subcommand("events", &words)),
     }
@@ -271,6 +283,7 @@ pub fn consume_request(args: &ConsumeArgs, now: SystemTime) -> Result<ConsumeReq
         ack: None,
         start,
         max_in_flight,
+        close: false,
     })
 }
 
@@ -278,10 +291,10 @@ async fn consume(args: ConsumeArgs, globals: &Globals) -> Result<()> {
     let request = consume_request(&args, SystemTime::now())?;
     let client = globals.client().await?;
     let channel = client.stream_channel().await?;
-    let (acks, ack_rx) = mpsc::channel::<ConsumeRequest>(1024);
-    let outbound = tokio_stream::iter([request.clone()]).chain(ReceiverStream::new(ack_rx));
-    let mut stream_client = StreamClient::new(channel.clone());
-    let opening = stream_client.consume(client.request(outbound));
+    let (outbound, outbound_rx) = mpsc::channel::<ConsumeRequest>(1024);
+    let messages = tokio_stream::iter([request]).chain(ReceiverStream::new(outbound_rx));
+    let mut stream_client = StreamClient::new(channel);
+    let opening = stream_client.consume(client.request(messages));
     let mut inbound = tokio::time::timeout(OPEN_TIMEOUT, opening)
         .await
         .map_err(|_| RpcError::Timeout)?
@@ -295,49 +308,42 @@ async fn consume(args: ConsumeArgs, globals: &Globals) -> Result<()> {
         .map_err(|s| RpcError::from_status(&s))?
     {
         if !print_event(&event)? {
-            // Whoever reads our output is gone; unacknowledged events come again later.
-            return Ok(());
+            // Whoever reads our output is gone.
+            break;
         }
         if manual {
-            acknowledge(&client, &channel, &request, &acks, &event).await?;
+            let ack = ConsumeRequest {
+                ack: Some(AckRequest {
+                    id: event.id,
+                    success: true,
+                    sequence: event.sequence,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            if outbound.send(ack).await.is_err() {
+                break;
+            }
         }
         printed += 1;
         if args.count.is_some_and(|c| printed >= c) {
             break;
         }
     }
-    Ok(())
-}
-
-/// Acknowledges a printed event: through Stream.Ack for a group (committed when it answers),
-/// else on the stream (an ephemeral consumer's acknowledgements die with it anyway).
-async fn acknowledge(
-    client: &crate::client::Client,
-    channel: &tonic::transport::Channel,
-    request: &ConsumeRequest,
-    acks: &mpsc::Sender<ConsumeRequest>,
-    event: &Event,
-) -> Result<()> {
-    let ack = AckRequest {
-        id: event.id.clone(),
-        success: true,
-        topic: request.topic.clone(),
-        group: request.group.clone(),
-        sequence: event.sequence,
+    // Close cleanly: the server commits the acknowledgements sent so far, hands back what was
+    // sent but not printed, and ends the stream.
+    let close = ConsumeRequest {
+        close: true,
+        ..Default::default()
     };
-    if request.group.is_empty() {
-        let msg = ConsumeRequest {
-            ack: Some(ack),
-            ..Default::default()
-        };
-        // The server may have closed its side; the stream's own error tells why.
-        let _ = acks.send(msg).await;
-        return Ok(());
+    if outbound.send(close).await.is_ok() {
+        let drained = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            while let Ok(Some(_)) = inbound.message().await {}
+        });
+        if drained.await.is_err() {
+            bail!("the server did not confirm the acknowledgements in time");
+        }
     }
-    StreamClient::new(channel.clone())
-        .ack(client.request(ack))
-        .await
-        .map_err(|s| RpcError::from_status(&s))?;
     Ok(())
 }
 
@@ -372,14 +378,42 @@ async fn read(args: ReadArgs, globals: &Globals) -> Result<()> {
     Ok(())
 }
 
-async fn topics(globals: &Globals) -> Result<()> {
-    let client = globals.client().await?;
-    let topics = client
+/// Every topic, as Store.Topics answers.
+async fn all_topics(client: &crate::client::Client) -> Result<Vec<TopicInfo>> {
+    Ok(client
         .call(|ch| {
             let req = client.request(TopicsRequest {});
             async move { Ok(StoreClient::new(ch).topics(req).await?.into_inner().topics) }
         })
-        .await?;
+        .await?)
+}
+
+async fn groups(args: GroupsArgs, globals: &Globals) -> Result<()> {
+    let topic = required_topic(&args.topic, "groups TOPIC")?;
+    let client = globals.client().await?;
+    let Some(info) = all_topics(&client)
+        .await?
+        .into_iter()
+        .find(|t| t.topic == topic)
+    else {
+        return Err(RpcError::NotFound.into());
+    };
+    let mut table = Table::with_header(&["GROUP", "CURSOR", "PENDING", "DROPPED"]);
+    for g in info.groups {
+        table.row(vec![
+            g.group,
+            g.cursor.to_string(),
+            g.pending.to_string(),
+            g.dropped.to_string(),
+        ]);
+    }
+    output::print(table.render());
+    Ok(())
+}
+
+async fn topics(globals: &Globals) -> Result<()> {
+    let client = globals.client().await?;
+    let topics = all_topics(&client).await?;
     let mut table = Table::with_header(&[
         "TOPIC",
         "EVENTS",
@@ -424,13 +458,8 @@ async fn retention(args: RetentionArgs, globals: &Globals) -> Result<()> {
         "retention TOPIC [--max-age D] [--max-bytes N] [--max-events N]",
     )?;
     let client = globals.client().await?;
-    let known = client
-        .call(|ch| {
-            let req = client.request(TopicsRequest {});
-            async move { Ok(StoreClient::new(ch).topics(req).await?.into_inner().topics) }
-        })
-        .await?;
-    let current = known
+    let current = all_topics(&client)
+        .await?
         .into_iter()
         .find(|t| t.topic == topic)
         .and_then(|t| t.retention)

@@ -79,13 +79,22 @@ impl Consumer {
     }
 }
 
-/// Acknowledgements from the client; `None` inside once its side of the stream closed (or it
-/// never had one, as over HTTP).
-pub struct Acks(pub Option<mpsc::Receiver<AckMsg>>);
+/// What a client sends after its first message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// Settle one delivery.
+    Ack(AckMsg),
+    /// Commit the acknowledgements so far, hand back the rest, and end the stream.
+    Close,
+}
+
+/// Messages from the client; `None` inside once its side of the stream closed (or it never
+/// had one, as over HTTP).
+pub struct Acks(pub Option<mpsc::Receiver<Inbound>>);
 
 impl Acks {
-    /// Waits for the next acknowledgement; never resolves once the client stopped sending.
-    pub async fn next(&mut self) -> Option<AckMsg> {
+    /// Waits for the next message; never resolves once the client stopped sending.
+    pub async fn next(&mut self) -> Option<Inbound> {
         match self.0.as_mut() {
             Some(rx) => {
                 let got = rx.recv().await;
@@ -98,8 +107,8 @@ impl Acks {
         }
     }
 
-    /// Every acknowledgement already received, without waiting.
-    pub fn drain(&mut self) -> Vec<AckMsg> {
+    /// Every message already received, without waiting.
+    pub fn drain(&mut self) -> Vec<Inbound> {
         let mut out = Vec::new();
         if let Some(rx) = self.0.as_mut() {
             while let Ok(a) = rx.try_recv() {
@@ -145,6 +154,11 @@ impl HeldSet {
         let held = self.by_seq.remove(&seq)?;
         self.by_id.remove(&held.id);
         Some(held)
+    }
+
+    /// Every held sequence with its attempts, in sequence order.
+    pub fn entries(&self) -> Vec<(u64, u32)> {
+        self.by_seq.iter().map(|(s, h)| (*s, h.attempts)).collect()
     }
 
     /// Mutable access to a delivery.

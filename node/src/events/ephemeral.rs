@@ -6,7 +6,7 @@
 use micro_state_machine::events;
 use tokio::time::Instant;
 
-use super::consumer::{sleep_until, AckMsg, Acks, Consumer, Held, HeldSet, BATCH};
+use super::consumer::{sleep_until, AckMsg, Acks, Consumer, Held, HeldSet, Inbound, BATCH};
 use super::convert::{self, events_error};
 
 /// Runs the consumer from sequence `cursor` until the client or the node goes away.
@@ -20,8 +20,11 @@ pub async fn run(c: Consumer, mut acks: Acks, mut cursor: u64) {
         if c.ended() {
             return;
         }
-        for ack in acks.drain() {
-            settle(&mut held, &ack);
+        for msg in acks.drain() {
+            match msg {
+                Inbound::Ack(ack) => settle(&mut held, &ack),
+                Inbound::Close => return,
+            }
         }
         for seq in held.due(Instant::now()) {
             let Some(h) = held.get_mut(seq) else {
@@ -49,10 +52,11 @@ pub async fn run(c: Consumer, mut acks: Acks, mut cursor: u64) {
             }
         }
         let room = if c.spec.auto_ack {
-            BATCH
+            c.spec.max_in_flight
         } else {
-            c.spec.max_in_flight.saturating_sub(held.len()).min(BATCH)
-        };
+            c.spec.max_in_flight.saturating_sub(held.len())
+        }
+        .min(BATCH);
         if room > 0 {
             let batch = match events::events_from(c.cluster.reader(), &topic, cursor, room) {
                 Ok(batch) => batch,
@@ -87,8 +91,10 @@ pub async fn run(c: Consumer, mut acks: Acks, mut cursor: u64) {
         }
         tokio::select! {
             _ = c.ending() => return,
-            ack = acks.next() => if let Some(ack) = ack {
-                settle(&mut held, &ack);
+            msg = acks.next() => match msg {
+                Some(Inbound::Ack(ack)) => settle(&mut held, &ack),
+                Some(Inbound::Close) => return,
+                None => {}
             },
             next = applied.next() => if next.is_err() {
                 return;

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Status, Streaming};
 
-use super::consumer::{AckMsg, Acks, Consumer, Outbox, ACK_BUFFER, OUTBOX};
+use super::consumer::{AckMsg, Acks, Consumer, Inbound, Outbox, ACK_BUFFER, OUTBOX};
 use super::convert::{self, consume_spec, events_error};
 use super::publisher::Publisher;
 use super::{ephemeral, group};
@@ -107,7 +107,7 @@ impl EventsService {
         &self,
         caller: &Caller,
         req: pb::ConsumeRequest,
-        acks: Option<mpsc::Receiver<AckMsg>>,
+        acks: Option<mpsc::Receiver<Inbound>>,
         out: Outbox,
         stop: CancellationToken,
     ) -> Result<(), ApiError> {
@@ -138,8 +138,8 @@ impl EventsService {
     }
 
     /// Stream.Consume over gRPC: the first message starts consuming; later ones may carry
-    /// acknowledgements. A message that does not decode ends the stream with an error, since
-    /// its acknowledgement would otherwise be lost silently.
+    /// acknowledgements, or ask to close. A message that does not decode ends the stream with
+    /// an error, since its acknowledgement would otherwise be lost silently.
     async fn consume_grpc(
         &self,
         caller: &Caller,
@@ -163,8 +163,12 @@ impl EventsService {
                 };
                 match next {
                     Ok(Some(m)) => {
-                        let Some(ack) = m.ack else { continue };
-                        if ack_tx.send(AckMsg::from(ack)).await.is_err() {
+                        let msg = match (m.close, m.ack) {
+                            (true, _) => Inbound::Close,
+                            (false, Some(ack)) => Inbound::Ack(AckMsg::from(ack)),
+                            (false, None) => continue,
+                        };
+                        if ack_tx.send(msg.clone()).await.is_err() || msg == Inbound::Close {
                             return;
                         }
                     }
@@ -330,15 +334,28 @@ impl EventsService {
         Ok(pb::TopicsResponse {
             topics: topics
                 .into_iter()
-                .map(|(topic, m)| pb::TopicInfo {
-                    topic,
-                    first_sequence: m.first_seq,
-                    next_sequence: m.next_seq,
-                    count: m.count(),
-                    bytes: m.bytes,
-                    retention: Some(convert::retention_pb(&m.retention)),
+                .map(|(topic, m)| {
+                    let groups = events::groups(self.cluster.reader(), &topic)
+                        .map_err(events_error)?
+                        .into_iter()
+                        .map(|(group, g)| pb::GroupInfo {
+                            group,
+                            cursor: g.cursor,
+                            pending: g.pending,
+                            dropped: g.dropped,
+                        })
+                        .collect();
+                    Ok(pb::TopicInfo {
+                        first_sequence: m.first_seq,
+                        next_sequence: m.next_seq,
+                        count: m.count(),
+                        bytes: m.bytes,
+                        retention: Some(convert::retention_pb(&m.retention)),
+                        groups,
+                        topic,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, ApiError>>()?,
         })
     }
 

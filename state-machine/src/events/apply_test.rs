@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::events::{
-    events_from, group, next_due, read, resolve_start, seq_of_id, topic, trim_due, Appended, Claim,
-    EventsCommand, EventsError, EventsResponse, NewEvent, Retention, StartPosition,
-    MAX_EVENT_BYTES,
+    events_from, group, groups, next_due, pending, read, resolve_start, seq_of_id, topic, trim_due,
+    Appended, Claim, EventsCommand, EventsError, EventsResponse, NewEvent, Retention,
+    StartPosition, MAX_EVENT_BYTES,
 };
 use crate::kv::in_txn;
 use crate::ApplyContext;
@@ -180,6 +180,15 @@ fn a_group_gets_each_event_once_and_unacked_ones_again_after_the_wait() {
     );
     let g = group(&m, "t", "g").unwrap().unwrap();
     assert_eq!((g.cursor, g.pending), (6, 3));
+    let names: Vec<_> = groups(&m, "t")
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["g", "h"]);
+    let p = pending(&m, "t", "g", 2).unwrap().unwrap();
+    assert_eq!((p.attempts, p.deadline_ms), (2, 3_100));
+    assert_eq!(pending(&m, "t", "g", 1).unwrap(), None);
 }
 
 #[test]

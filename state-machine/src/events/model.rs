@@ -247,9 +247,14 @@ pub(crate) fn id_key(topic: &str, id: &str) -> Vec<u8> {
     k
 }
 
+/// Prefix of a topic's group keys.
+pub(crate) fn group_prefix(topic: &str) -> Vec<u8> {
+    topic_part(b"eg/", topic)
+}
+
 /// `eg/<topic>\0<group>` → [`GroupState`].
 pub(crate) fn group_key(topic: &str, group: &str) -> Vec<u8> {
-    let mut k = topic_part(b"eg/", topic);
+    let mut k = group_prefix(topic);
     k.extend_from_slice(group.as_bytes());
     k
 }

@@ -2,8 +2,13 @@
 //! consumers, the trim worker).
 
 use super::apply::{decode, decode_seq};
-use super::model::{due_prefix, event_key, group_key, id_key, meta_key, seq_of_key, META_PREFIX};
-use super::{EventsError, GroupState, StartPosition, StoredEvent, TopicMeta, MAX_ANSWER_BYTES};
+use super::model::{
+    due_prefix, event_key, group_key, group_prefix, id_key, meta_key, pending_key, seq_of_key,
+    META_PREFIX,
+};
+use super::{
+    EventsError, GroupState, Pending, StartPosition, StoredEvent, TopicMeta, MAX_ANSWER_BYTES,
+};
 use crate::kv::{ApplyError, KvRead};
 
 /// An event as returned to readers.
@@ -156,6 +161,33 @@ pub fn resolve_start(
 /// A group's position in a topic, `None` if it never claimed from it.
 pub fn group(kv: &dyn KvRead, topic: &str, group: &str) -> Result<Option<GroupState>, EventsError> {
     kv.get(&group_key(topic, group))
+        .map_err(storage)?
+        .map(|raw| decode(&raw).map_err(storage))
+        .transpose()
+}
+
+/// Every group that consumed `topic`, by name.
+pub fn groups(kv: &dyn KvRead, topic: &str) -> Result<Vec<(String, GroupState)>, EventsError> {
+    let prefix = group_prefix(topic);
+    kv.scan_prefix(&prefix)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(k, v)| {
+            let name = String::from_utf8(k[prefix.len()..].to_vec())
+                .map_err(|_| storage(ApplyError::Corrupt("events group name".into())))?;
+            Ok((name, decode(&v).map_err(storage)?))
+        })
+        .collect()
+}
+
+/// A group's pending delivery of `seq`, if it awaits acknowledgement.
+pub fn pending(
+    kv: &dyn KvRead,
+    topic: &str,
+    group: &str,
+    seq: u64,
+) -> Result<Option<Pending>, EventsError> {
+    kv.get(&pending_key(topic, group, seq))
         .map_err(storage)?
         .map(|raw| decode(&raw).map_err(storage))
         .transpose()
