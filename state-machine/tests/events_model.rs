@@ -394,7 +394,11 @@ proptest! {
             // Bookkeeping agrees with the model after every command.
             for (name, t) in &model.topics {
                 let meta = events::topic(&state, name).unwrap().unwrap();
-                prop_assert_eq!((meta.first_seq, meta.next_seq, meta.bytes), (t.first(), t.next, t.bytes()));
+                let first_appended = t.log.front().map_or(0, |(_, e)| e.appended_ms);
+                prop_assert_eq!(
+                    (meta.first_seq, meta.next_seq, meta.bytes, meta.first_appended_ms),
+                    (t.first(), t.next, t.bytes(), first_appended)
+                );
                 for (seq, e) in &t.log {
                     prop_assert_eq!(events::seq_of_id(&state, name, &e.id).unwrap(), Some(*seq));
                 }

@@ -23,8 +23,9 @@ const QUEUE: usize = 8192;
 const MAX_BATCH_EVENTS: usize = 1000;
 /// A batch takes no more events once it holds this many bytes (an event may exceed it alone).
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
-/// Batches committing at the same time.
-const BATCHES_IN_FLIGHT: usize = 4;
+/// Batches committing at the same time. Two overlap one batch's commit with the next one's
+/// forming; more would only make batches smaller and entries more numerous.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 /// One publish waiting for its batch.
 struct Job {

@@ -109,6 +109,9 @@ fn publish(
                 .unwrap_or_else(|| i64::try_from(ctx.time_ms / 1000).unwrap_or(i64::MAX)),
             appended_ms: ctx.time_ms,
         };
+        if meta.count() == 0 {
+            meta.first_appended_ms = ctx.time_ms;
+        }
         meta.bytes = meta.bytes.saturating_add(stored.size());
         meta.next_seq += 1;
         txn.put(index, seq.to_be_bytes().to_vec());
@@ -146,26 +149,41 @@ fn trim(
         max_events,
     } = meta.retention;
     let mut removed = 0;
+    // The oldest event, once loaded: removing it needs its id and size, and the event after
+    // it tells the new first append time.
+    let mut first = None;
     while removed < limit && meta.count() > 0 {
         let over_count = max_events > 0 && meta.count() > max_events;
         let over_bytes = max_bytes > 0 && meta.bytes > max_bytes;
-        if !over_count && !over_bytes && max_age_ms == 0 {
-            break;
-        }
-        let event = load_event(txn, topic, meta.first_seq)?.ok_or_else(|| {
-            ApplyError::Corrupt(format!("topic {topic:?} lost event {}", meta.first_seq))
-        })?;
-        let too_old = max_age_ms > 0 && event.appended_ms.saturating_add(max_age_ms) <= now_ms;
+        let too_old = max_age_ms > 0 && meta.first_appended_ms.saturating_add(max_age_ms) <= now_ms;
         if !over_count && !over_bytes && !too_old {
             break;
         }
+        let event = match first.take() {
+            Some(e) => e,
+            None => must_load(txn, topic, meta.first_seq)?,
+        };
         txn.delete(event_key(topic, meta.first_seq));
         txn.delete(id_key(topic, &event.id));
         meta.bytes = meta.bytes.saturating_sub(event.size());
         meta.first_seq += 1;
         removed += 1;
+        meta.first_appended_ms = if meta.count() > 0 {
+            let next = must_load(txn, topic, meta.first_seq)?;
+            let at = next.appended_ms;
+            first = Some(next);
+            at
+        } else {
+            0
+        };
     }
     Ok(removed)
+}
+
+/// Loads a retained event, which must exist.
+fn must_load(txn: &Txn<'_>, topic: &str, seq: u64) -> Result<super::StoredEvent, ApplyError> {
+    load_event(txn, topic, seq)?
+        .ok_or_else(|| ApplyError::Corrupt(format!("topic {topic:?} lost event {seq}")))
 }
 
 fn claim_events(

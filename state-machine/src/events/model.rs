@@ -105,6 +105,9 @@ pub struct TopicMeta {
     pub next_seq: u64,
     /// Bytes of the retained events.
     pub bytes: u64,
+    /// Append time of the oldest retained event (0 when empty), so retention by age is
+    /// decided without reading the event.
+    pub first_appended_ms: u64,
     /// How much is kept.
     pub retention: Retention,
 }
@@ -115,6 +118,7 @@ impl Default for TopicMeta {
             first_seq: 1,
             next_seq: 1,
             bytes: 0,
+            first_appended_ms: 0,
             retention: Retention::default(),
         }
     }

@@ -216,22 +216,12 @@ pub fn seq_of_id(kv: &dyn KvRead, topic: &str, id: &str) -> Result<Option<u64>, 
 /// Whether any topic holds events its retention no longer keeps at `now_ms` (the leader's
 /// trim worker proposes a `Trim` only then).
 pub fn trim_due(kv: &dyn KvRead, now_ms: u64) -> Result<bool, EventsError> {
-    for (name, meta) in topics(kv)? {
+    Ok(topics(kv)?.iter().any(|(_, meta)| {
         let r = meta.retention;
-        if meta.count() == 0 {
-            continue;
-        }
-        if (r.max_events > 0 && meta.count() > r.max_events)
-            || (r.max_bytes > 0 && meta.bytes > r.max_bytes)
-        {
-            return Ok(true);
-        }
-        if r.max_age_ms > 0 {
-            let first = load_event(kv, &name, meta.first_seq).map_err(storage)?;
-            if first.is_some_and(|e| e.appended_ms.saturating_add(r.max_age_ms) <= now_ms) {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
+        meta.count() > 0
+            && ((r.max_events > 0 && meta.count() > r.max_events)
+                || (r.max_bytes > 0 && meta.bytes > r.max_bytes)
+                || (r.max_age_ms > 0
+                    && meta.first_appended_ms.saturating_add(r.max_age_ms) <= now_ms))
+    }))
 }
