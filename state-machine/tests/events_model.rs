@@ -20,7 +20,7 @@ const GROUPS: [&str; 2] = ["g", "h"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Publish(Vec<(usize, u8, u8)>),
+    Publish(Vec<(usize, u8, u8, bool)>),
     Claim {
         topic: usize,
         group: usize,
@@ -69,7 +69,8 @@ fn retention() -> impl Strategy<Value = Retention> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        5 => prop::collection::vec((0usize..2, 0u8..12, 0u8..4), 1..5).prop_map(Op::Publish),
+        5 => prop::collection::vec((0usize..2, 0u8..12, 0u8..4, prop::bool::weighted(0.8)), 1..5)
+            .prop_map(Op::Publish),
         5 => (0usize..2, 0usize..2, 1u32..4, 1u64..60, prop::option::of(0u32..3), start())
             .prop_map(|(topic, group, max, ack_wait_ms, retry_limit, start)| Op::Claim {
                 topic, group, max, ack_wait_ms, retry_limit, start
@@ -154,7 +155,11 @@ impl Model {
         for e in events {
             let t = self.topics.entry(e.topic.clone()).or_default();
             touched.push(e.topic.clone());
-            if let Some((seq, _)) = t.log.iter().find(|(_, x)| x.id == e.id) {
+            let held = t
+                .log
+                .iter()
+                .find(|(_, x)| e.dedupe && x.indexed && x.id == e.id);
+            if let Some((seq, _)) = held {
                 out.push(Ok(Appended {
                     seq: *seq,
                     duplicate: true,
@@ -171,6 +176,7 @@ impl Model {
                     metadata: e.metadata.clone(),
                     timestamp: (now / 1000) as i64,
                     appended_ms: now,
+                    indexed: e.dedupe,
                 },
             ));
             out.push(Ok(Appended {
@@ -347,12 +353,13 @@ proptest! {
                     continue;
                 }
                 Op::Publish(items) => EventsCommand::Publish {
-                    events: items.into_iter().map(|(t, id, len)| NewEvent {
+                    events: items.into_iter().map(|(t, id, len, dedupe)| NewEvent {
                         topic: TOPICS[t].into(),
                         id: format!("id{id}"),
                         payload: vec![id; len as usize],
                         metadata: BTreeMap::new(),
                         timestamp: None,
+                        dedupe,
                     }).collect(),
                 },
                 Op::Claim { topic, group, max, ack_wait_ms, retry_limit, start } => {
@@ -399,7 +406,7 @@ proptest! {
                     (meta.first_seq, meta.next_seq, meta.bytes, meta.first_appended_ms),
                     (t.first(), t.next, t.bytes(), first_appended)
                 );
-                for (seq, e) in &t.log {
+                for (seq, e) in t.log.iter().filter(|(_, e)| e.indexed) {
                     prop_assert_eq!(events::seq_of_id(&state, name, &e.id).unwrap(), Some(*seq));
                 }
             }

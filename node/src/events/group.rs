@@ -219,7 +219,7 @@ fn take_ack(c: &Consumer, st: &mut State, ack: AckMsg) {
         if ack.sequence > 0 {
             return Some(ack.sequence);
         }
-        events::seq_of_id(c.cluster.reader(), &c.spec.topic, &ack.id)
+        events::pending_by_id(c.cluster.reader(), &c.spec.topic, &st.group, &ack.id)
             .ok()
             .flatten()
     });

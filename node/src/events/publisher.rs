@@ -5,7 +5,10 @@
 //! A few batches may be in flight at once: while they commit, new publishes queue up and form
 //! the next batch, so batches grow with the load instead of waiting for a timer.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use micro_raft::Cluster;
 use micro_state_machine::events::{Appended, EventsCommand, EventsResponse, NewEvent};
@@ -56,7 +59,10 @@ impl Publisher {
             .send(Job { event, size, reply })
             .await
             .map_err(|_| ApiError::ShuttingDown)?;
-        answer.await.map_err(|_| ApiError::ShuttingDown)?
+        answer.await.map_err(|_| {
+            // Only a batch that failed without answering (a bug) drops its callers.
+            ApiError::Internal("the publish batch ended without an answer".into())
+        })?
     }
 }
 
@@ -81,7 +87,10 @@ async fn run(
             _ = stop.cancelled() => return,
             j = jobs.recv() => match j {
                 Some(j) => j,
-                None => return,
+                None => {
+                    tracing::warn!("the publish queue closed; the batcher stops");
+                    return;
+                }
             },
         };
         let mut bytes = first.size;
@@ -98,7 +107,15 @@ async fn run(
         metrics::histogram!("micro_events_publish_batch_events").record(batch.len() as f64);
         let cluster = cluster.clone();
         tracker.spawn(async move {
-            commit(&cluster, batch).await;
+            let committed = AssertUnwindSafe(commit(&cluster, batch)).catch_unwind();
+            if let Err(panic) = committed.await {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, "a publish batch panicked");
+            }
             drop(permit);
         });
     }

@@ -78,11 +78,12 @@ impl EventsService {
                 "timestamp must not be negative".into(),
             ));
         }
-        let id = if req.id.is_empty() {
-            uuid::Uuid::new_v4().to_string()
-        } else {
+        let dedupe = !req.id.is_empty();
+        let id = if dedupe {
             validate_id(&req.id).map_err(events_error)?;
             req.id
+        } else {
+            uuid::Uuid::new_v4().to_string()
         };
         let event = NewEvent {
             topic: req.topic,
@@ -90,6 +91,7 @@ impl EventsService {
             payload: req.payload,
             metadata: req.metadata.into_iter().collect(),
             timestamp: (req.timestamp > 0).then_some(req.timestamp),
+            dedupe,
         };
         validate_event(&event).map_err(events_error)?;
         let appended = self.publisher.publish(event).await?;
@@ -236,12 +238,12 @@ impl EventsService {
             (0, "") => return Err(ApiError::BadRequest("id or sequence is required".into())),
             (0, id) => {
                 self.cluster.read_barrier().await?;
-                events::seq_of_id(self.cluster.reader(), &req.topic, id)
+                events::pending_by_id(self.cluster.reader(), &req.topic, &req.group, id)
                     .map_err(events_error)?
                     .ok_or_else(|| {
                         ApiError::NotFound(format!(
-                            "topic {:?} holds no event with id {id:?}",
-                            req.topic
+                            "group {:?} has no pending delivery of event {id:?} in topic {:?}",
+                            req.group, req.topic
                         ))
                     })?
             }

@@ -92,12 +92,14 @@ fn publish(
             Entry::Vacant(v) => v.insert(load_meta(txn, &e.topic)?.unwrap_or_default()),
         };
         let index = id_key(&e.topic, &e.id);
-        if let Some(raw) = txn.get(&index)? {
-            results.push(Ok(Appended {
-                seq: decode_seq(&raw)?,
-                duplicate: true,
-            }));
-            continue;
+        if e.dedupe {
+            if let Some(raw) = txn.get(&index)? {
+                results.push(Ok(Appended {
+                    seq: decode_seq(&raw)?,
+                    duplicate: true,
+                }));
+                continue;
+            }
         }
         let seq = meta.next_seq;
         let stored = super::StoredEvent {
@@ -108,13 +110,16 @@ fn publish(
                 .timestamp
                 .unwrap_or_else(|| i64::try_from(ctx.time_ms / 1000).unwrap_or(i64::MAX)),
             appended_ms: ctx.time_ms,
+            indexed: e.dedupe,
         };
         if meta.count() == 0 {
             meta.first_appended_ms = ctx.time_ms;
         }
         meta.bytes = meta.bytes.saturating_add(stored.size());
         meta.next_seq += 1;
-        txn.put(index, seq.to_be_bytes().to_vec());
+        if e.dedupe {
+            txn.put(index, seq.to_be_bytes().to_vec());
+        }
         txn.put(event_key(&e.topic, seq), encode(&stored)?);
         results.push(Ok(Appended {
             seq,
@@ -164,7 +169,9 @@ fn trim(
             None => must_load(txn, topic, meta.first_seq)?,
         };
         txn.delete(event_key(topic, meta.first_seq));
-        txn.delete(id_key(topic, &event.id));
+        if event.indexed {
+            txn.delete(id_key(topic, &event.id));
+        }
         meta.bytes = meta.bytes.saturating_sub(event.size());
         meta.first_seq += 1;
         removed += 1;

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::events::{
-    events_from, group, groups, next_due, pending, read, resolve_start, seq_of_id, topic, trim_due,
-    Appended, Claim, EventsCommand, EventsError, EventsResponse, NewEvent, Retention,
-    StartPosition, MAX_EVENT_BYTES,
+    events_from, group, groups, next_due, pending, pending_by_id, read, resolve_start, seq_of_id,
+    topic, trim_due, Appended, Claim, EventsCommand, EventsError, EventsResponse, NewEvent,
+    Retention, StartPosition, MAX_EVENT_BYTES,
 };
 use crate::kv::in_txn;
 use crate::ApplyContext;
@@ -27,6 +27,7 @@ fn ev(topic: &str, id: &str, payload: &[u8]) -> NewEvent {
         payload: payload.to_vec(),
         metadata: BTreeMap::new(),
         timestamp: None,
+        dedupe: true,
     }
 }
 
@@ -405,4 +406,33 @@ fn refused_claims_change_nothing() {
     });
     assert!(matches!(run(&mut m, zero_wait, 0), EventsResponse::Err(_)));
     assert!(m.is_empty());
+}
+
+#[test]
+fn generated_ids_are_not_indexed_but_acks_by_id_find_pending_deliveries() {
+    let mut m = Map::new();
+    let generated = |id: &str| NewEvent {
+        dedupe: false,
+        ..ev("t", id, b"")
+    };
+    let r = publish(
+        &mut m,
+        vec![generated("u1"), generated("u2"), ev("t", "c1", b"")],
+        0,
+    );
+    assert!(r.iter().all(|r| matches!(
+        r,
+        Ok(Appended {
+            duplicate: false,
+            ..
+        })
+    )));
+    assert_eq!(seq_of_id(&m, "t", "u1").unwrap(), None);
+    assert_eq!(seq_of_id(&m, "t", "c1").unwrap(), Some(3));
+    assert_eq!(claimed(run(&mut m, claim("t", "g", 10, None), 0)).len(), 3);
+    assert_eq!(pending_by_id(&m, "t", "g", "u2").unwrap(), Some(2));
+    assert_eq!(pending_by_id(&m, "t", "g", "c1").unwrap(), Some(3));
+    run(&mut m, ack("t", "g", &[2], true), 0);
+    assert_eq!(pending_by_id(&m, "t", "g", "u2").unwrap(), None);
+    assert!(m.keys().filter(|k| k.starts_with(b"ei/")).count() == 1);
 }

@@ -28,6 +28,6 @@ pub use model::{
     MAX_TRIM_PER_ENTRY,
 };
 pub use query::{
-    events_from, group, groups, next_due, pending, read, resolve_start, seq_of_id, topic, topics,
-    trim_due, EventView,
+    events_from, group, groups, next_due, pending, pending_by_id, read, resolve_start, seq_of_id,
+    topic, topics, trim_due, EventView,
 };

@@ -62,6 +62,8 @@ pub struct StoredEvent {
     /// Leader-stamped time of the entry that appended it, in ms: what retention and
     /// time-based start positions use, because it never decreases along the log.
     pub appended_ms: u64,
+    /// Whether its id is in the topic's id index (the publisher chose it).
+    pub indexed: bool,
 }
 
 impl StoredEvent {
@@ -93,6 +95,10 @@ pub struct NewEvent {
     pub metadata: BTreeMap<String, String>,
     /// Unix seconds chosen by the publisher; `None` stamps the append time.
     pub timestamp: Option<i64>,
+    /// The publisher chose the id: it is indexed, and publishing it again while the topic
+    /// holds it appends nothing. Generated ids (UUIDs) are unique without an index, which
+    /// saves a random-key write per event.
+    pub dedupe: bool,
 }
 
 /// Per-topic bookkeeping. The retained log is exactly the sequences `first_seq..next_seq`:
@@ -244,7 +250,8 @@ pub(crate) fn meta_key(topic: &str) -> Vec<u8> {
     [META_PREFIX, topic.as_bytes()].concat()
 }
 
-/// `ei/<topic>\0<id>` → sequence (BE): finds events by id (acks, duplicate publishes).
+/// `ei/<topic>\0<id>` → sequence (BE): finds events whose publisher chose their id
+/// (duplicate publishes, acks by id).
 pub(crate) fn id_key(topic: &str, id: &str) -> Vec<u8> {
     let mut k = topic_part(b"ei/", topic);
     k.extend_from_slice(id.as_bytes());
@@ -263,11 +270,17 @@ pub(crate) fn group_key(topic: &str, group: &str) -> Vec<u8> {
     k
 }
 
-/// `ep/<topic>\0<group>\0<seq BE>` → [`Pending`].
-pub(crate) fn pending_key(topic: &str, group: &str, seq: u64) -> Vec<u8> {
+/// Prefix of a group's pending deliveries.
+pub(crate) fn pending_prefix(topic: &str, group: &str) -> Vec<u8> {
     let mut k = topic_part(b"ep/", topic);
     k.extend_from_slice(group.as_bytes());
     k.push(0);
+    k
+}
+
+/// `ep/<topic>\0<group>\0<seq BE>` → [`Pending`].
+pub(crate) fn pending_key(topic: &str, group: &str, seq: u64) -> Vec<u8> {
+    let mut k = pending_prefix(topic, group);
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }
@@ -334,6 +347,7 @@ mod tests {
             payload: vec![0; MAX_EVENT_BYTES],
             metadata: BTreeMap::new(),
             timestamp: None,
+            dedupe: false,
         };
         assert!(validate_event(&e).is_ok());
         e.metadata.insert("k".into(), String::new());

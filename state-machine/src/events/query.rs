@@ -3,8 +3,8 @@
 
 use super::apply::{decode, decode_seq};
 use super::model::{
-    due_prefix, event_key, group_key, group_prefix, id_key, meta_key, pending_key, seq_of_key,
-    META_PREFIX,
+    due_prefix, event_key, group_key, group_prefix, id_key, meta_key, pending_key, pending_prefix,
+    seq_of_key, META_PREFIX,
 };
 use super::{
     EventsError, GroupState, Pending, StartPosition, StoredEvent, TopicMeta, MAX_ANSWER_BYTES,
@@ -205,7 +205,35 @@ pub fn next_due(kv: &dyn KvRead, topic: &str, group: &str) -> Result<Option<u64>
         .map(|(deadline, _)| deadline))
 }
 
-/// The sequence of the retained event of `topic` with this id.
+/// The sequence of the group's pending delivery of the event with this id: from the id index
+/// when the publisher chose the id, else by reading the group's pending deliveries (at most
+/// [`MAX_GROUP_PENDING`](super::MAX_GROUP_PENDING)).
+pub fn pending_by_id(
+    kv: &dyn KvRead,
+    topic: &str,
+    group: &str,
+    id: &str,
+) -> Result<Option<u64>, EventsError> {
+    if let Some(seq) = seq_of_id(kv, topic, id)? {
+        return Ok(Some(seq));
+    }
+    for (k, _) in kv
+        .scan_prefix(&pending_prefix(topic, group))
+        .map_err(storage)?
+    {
+        let seq =
+            seq_of_key(&k).ok_or_else(|| storage(ApplyError::Corrupt("pending key".into())))?;
+        if load_event(kv, topic, seq)
+            .map_err(storage)?
+            .is_some_and(|e| e.id == id)
+        {
+            return Ok(Some(seq));
+        }
+    }
+    Ok(None)
+}
+
+/// The sequence of the retained event of `topic` whose publisher chose this id.
 pub fn seq_of_id(kv: &dyn KvRead, topic: &str, id: &str) -> Result<Option<u64>, EventsError> {
     kv.get(&id_key(topic, id))
         .map_err(storage)?
