@@ -72,6 +72,18 @@ impl KvRead for StateReader {
             })
             .collect()
     }
+
+    fn last_before(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>, ApplyError> {
+        if start >= end {
+            return Ok(None);
+        }
+        self.0
+            .range(start..end)
+            .next_back()
+            .transpose()
+            .map(|o| o.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map_err(|e| ApplyError::Storage(e.to_string()))
+    }
 }
 
 /// The sled-backed state machine.

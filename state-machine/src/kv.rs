@@ -42,6 +42,14 @@ pub trait KvRead {
             .take(limit)
             .collect())
     }
+
+    /// Returns the pair with the greatest key `k` such that `start <= k < end`.
+    ///
+    /// The default filters a prefix scan, like [`KvRead::scan_range`]; storage backends
+    /// override it with a reverse seek.
+    fn last_before(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>, ApplyError> {
+        Ok(self.scan_range(start, end, usize::MAX)?.pop())
+    }
 }
 
 impl KvRead for BTreeMap<Vec<u8>, Vec<u8>> {
@@ -66,6 +74,16 @@ impl KvRead for BTreeMap<Vec<u8>, Vec<u8>> {
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    fn last_before(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>, ApplyError> {
+        if start >= end {
+            return Ok(None);
+        }
+        Ok(self
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+            .next_back()
+            .map(|(k, v)| (k.clone(), v.clone())))
     }
 }
 
@@ -148,6 +166,34 @@ impl KvRead for Txn<'_> {
             };
         }
         Ok(merged.into_iter().take(limit).collect())
+    }
+
+    fn last_before(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>, ApplyError> {
+        if start >= end {
+            return Ok(None);
+        }
+        let staged = self
+            .changes
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+            .rev()
+            .find_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())));
+        // The base's last pair unless a staged deletion hides it; then look below it.
+        let mut bound = end.to_vec();
+        let base = loop {
+            match self.base.last_before(start, &bound)? {
+                Some((k, _)) if matches!(self.changes.get(&k), Some(None)) => bound = k,
+                other => break other,
+            }
+        };
+        Ok(match (staged, base) {
+            (Some(s), Some(b)) if b.0 > s.0 => Some(b),
+            (Some(s), _) => Some(s),
+            (None, Some((k, v))) => {
+                let staged_value = self.changes.get(&k).and_then(|v| v.clone());
+                Some((k, staged_value.unwrap_or(v)))
+            }
+            (None, None) => None,
+        })
     }
 }
 
@@ -232,6 +278,18 @@ mod tests {
         assert_eq!(
             Plain(&base).scan_range(b"r/2", b"r/5", 10).unwrap(),
             base.scan_range(b"r/2", b"r/5", 10).unwrap()
+        );
+        // Reverse seeks see staged writes and skip staged deletions.
+        let last = |kv: &dyn KvRead, end: &[u8]| kv.last_before(b"r/", end).unwrap().map(|p| p.0);
+        assert_eq!(last(&txn, b"r/9"), Some(b"r/5".to_vec()));
+        assert_eq!(last(&txn, b"r/5"), Some(b"r/4".to_vec()));
+        assert_eq!(last(&txn, b"r/3"), None);
+        assert_eq!(last(&Plain(&base), b"r/5"), Some(b"r/3".to_vec()));
+        assert_eq!(last(&base, b"r/5"), Some(b"r/3".to_vec()));
+        txn.put(b"r/3".to_vec(), b"new".to_vec());
+        assert_eq!(
+            txn.last_before(b"r/", b"r/4").unwrap(),
+            Some((b"r/3".to_vec(), b"new".to_vec()))
         );
     }
 }

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::log::{self, LogReader};
 use super::model::{
-    due_key, due_prefix, event_key, group_key, id_key, meta_key, pending_key, split_due_key,
-    META_PREFIX,
+    due_key, due_prefix, group_key, id_key, meta_key, pending_key, split_due_key, META_PREFIX,
 };
-use super::query::{load_event, load_meta, start_seq};
+use super::query::{load_meta, start_seq};
 use super::{
     validate_event, validate_name, Appended, Claim, Delivery, EventsCommand, EventsError,
     EventsResponse, GroupState, NewEvent, Pending, Retention, TopicMeta, MAX_ANSWER_BYTES,
@@ -81,6 +81,8 @@ fn publish(
     ctx: &ApplyContext,
 ) -> Result<EventsResponse, ApplyError> {
     let mut metas: BTreeMap<String, TopicMeta> = BTreeMap::new();
+    // The events appended to each topic (one chunk each) and the first one's sequence.
+    let mut appended: BTreeMap<String, (u64, Vec<super::StoredEvent>)> = BTreeMap::new();
     let mut results = Vec::with_capacity(events.len());
     for e in events {
         if let Err(err) = validate_event(&e) {
@@ -120,11 +122,18 @@ fn publish(
         if e.dedupe {
             txn.put(index, seq.to_be_bytes().to_vec());
         }
-        txn.put(event_key(&e.topic, seq), encode(&stored)?);
+        appended
+            .entry(e.topic)
+            .or_insert_with(|| (seq, Vec::new()))
+            .1
+            .push(stored);
         results.push(Ok(Appended {
             seq,
             duplicate: false,
         }));
+    }
+    for (topic, (first, events)) in appended {
+        log::append(txn, &topic, first, events)?;
     }
     for (topic, mut meta) in metas {
         trim(
@@ -154,9 +163,8 @@ fn trim(
         max_events,
     } = meta.retention;
     let mut removed = 0;
-    // The oldest event, once loaded: removing it needs its id and size, and the event after
-    // it tells the new first append time.
-    let mut first = None;
+    // The chunk holding the oldest retained event, once loaded.
+    let mut chunk: Option<(u64, Vec<super::StoredEvent>)> = None;
     while removed < limit && meta.count() > 0 {
         let over_count = max_events > 0 && meta.count() > max_events;
         let over_bytes = max_bytes > 0 && meta.bytes > max_bytes;
@@ -164,33 +172,43 @@ fn trim(
         if !over_count && !over_bytes && !too_old {
             break;
         }
-        let event = match first.take() {
-            Some(e) => e,
-            None => must_load(txn, topic, meta.first_seq)?,
+        let seq = meta.first_seq;
+        let (first, events) = match chunk.take() {
+            Some(c) => c,
+            None => log::load_chunk(txn, topic, seq)?,
         };
-        txn.delete(event_key(topic, meta.first_seq));
+        let index = usize::try_from(seq - first).unwrap_or(usize::MAX);
+        let event = events
+            .get(index)
+            .ok_or_else(|| ApplyError::Corrupt(format!("topic {topic:?} lost event {seq}")))?;
         if event.indexed {
             txn.delete(id_key(topic, &event.id));
         }
         meta.bytes = meta.bytes.saturating_sub(event.size());
         meta.first_seq += 1;
         removed += 1;
-        meta.first_appended_ms = if meta.count() > 0 {
-            let next = must_load(txn, topic, meta.first_seq)?;
-            let at = next.appended_ms;
-            first = Some(next);
-            at
+        let next = if index + 1 < events.len() {
+            Some((first, events))
         } else {
+            // Every event of the chunk is gone.
+            log::remove_chunk(txn, topic, first);
+            None
+        };
+        meta.first_appended_ms = if meta.count() == 0 {
             0
+        } else {
+            let (first, events) = match next {
+                Some(c) => c,
+                None => log::load_chunk(txn, topic, meta.first_seq)?,
+            };
+            let at = events
+                .get(usize::try_from(meta.first_seq - first).unwrap_or(usize::MAX))
+                .map_or(0, |e| e.appended_ms);
+            chunk = Some((first, events));
+            at
         };
     }
     Ok(removed)
-}
-
-/// Loads a retained event, which must exist.
-fn must_load(txn: &Txn<'_>, topic: &str, seq: u64) -> Result<super::StoredEvent, ApplyError> {
-    load_event(txn, topic, seq)?
-        .ok_or_else(|| ApplyError::Corrupt(format!("topic {topic:?} lost event {seq}")))
 }
 
 fn claim_events(
@@ -246,13 +264,19 @@ fn claim_events(
         if page.is_empty() {
             break;
         }
+        // Read the page first (its events share chunks), then write.
+        let mut reader = LogReader::new(txn, topic, meta);
+        let mut resolved = Vec::with_capacity(page.len());
         for (key, _) in page {
             let (_, seq) = split_due_key(&key)
                 .ok_or_else(|| ApplyError::Corrupt("events due index key".into()))?;
             let pkey = pending_key(topic, group, seq);
             let pending: Pending = load(txn, &pkey)?
                 .ok_or_else(|| ApplyError::Corrupt("events due index without pending".into()))?;
-            let event = load_event(txn, topic, seq)?;
+            let event = reader.get(seq)?.cloned();
+            resolved.push((key, seq, pkey, pending, event));
+        }
+        for (key, seq, pkey, pending, event) in resolved {
             let exhausted = c.retry_limit.is_some_and(|l| pending.attempts > l);
             let Some(event) = event.filter(|_| !exhausted) else {
                 txn.delete(key);
@@ -276,15 +300,11 @@ fn claim_events(
     let room = MAX_GROUP_PENDING.saturating_sub(state.pending);
     let want = (max - out.deliveries.len()).min(usize::try_from(room).unwrap_or(usize::MAX));
     if want > 0 && state.cursor < meta.next_seq {
-        let from = event_key(topic, state.cursor);
-        let to = event_key(topic, meta.next_seq);
-        for (key, raw) in txn.scan_range(&from, &to, want)? {
-            let event: super::StoredEvent = decode(&raw)?;
+        let fresh = LogReader::new(txn, topic, meta).range(state.cursor, want)?;
+        for (seq, event) in fresh {
             if !out.fits(event.size()) {
                 break;
             }
-            let seq = super::model::seq_of_key(&key)
-                .ok_or_else(|| ApplyError::Corrupt("events log key".into()))?;
             out.push(txn, topic, group, seq, 1, deadline, event)?;
             state.pending += 1;
             state.cursor = seq + 1;

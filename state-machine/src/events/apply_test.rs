@@ -436,3 +436,53 @@ fn generated_ids_are_not_indexed_but_acks_by_id_find_pending_deliveries() {
     assert_eq!(pending_by_id(&m, "t", "g", "u2").unwrap(), None);
     assert!(m.keys().filter(|k| k.starts_with(b"ei/")).count() == 1);
 }
+
+#[test]
+fn each_entry_stores_one_chunk_per_topic_and_trims_delete_emptied_chunks() {
+    let mut m = Map::new();
+    let chunks = |m: &Map| m.keys().filter(|k| k.starts_with(b"e/")).count();
+    publish(
+        &mut m,
+        vec![ev("t", "a", b"1"), ev("u", "b", b"2"), ev("t", "c", b"3")],
+        0,
+    );
+    publish(&mut m, vec![ev("t", "d", b"4"), ev("t", "e", b"5")], 0);
+    assert_eq!(chunks(&m), 3);
+    let keep = |max_events| Retention {
+        max_age_ms: 0,
+        max_bytes: 0,
+        max_events,
+    };
+    // Removing event 1 leaves the first chunk (1, 2) in place; removing 2 as well drops it.
+    run(
+        &mut m,
+        EventsCommand::SetRetention {
+            topic: "t".into(),
+            retention: keep(3),
+        },
+        0,
+    );
+    assert_eq!(chunks(&m), 3);
+    assert_eq!(
+        read(&m, "t", 0, 10)
+            .unwrap()
+            .iter()
+            .map(|v| v.seq)
+            .collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+    run(
+        &mut m,
+        EventsCommand::SetRetention {
+            topic: "t".into(),
+            retention: keep(2),
+        },
+        0,
+    );
+    assert_eq!(chunks(&m), 2);
+    assert_eq!(events_from(&m, "t", 1, 1).unwrap()[0].seq, 3);
+    assert_eq!(
+        claimed(run(&mut m, claim("t", "g", 10, None), 0)),
+        [(3, 1), (4, 1)]
+    );
+}

@@ -229,7 +229,7 @@ pub(crate) fn log_prefix(topic: &str) -> Vec<u8> {
     topic_part(b"e/", topic)
 }
 
-/// `e/<topic>\0<seq BE>` → [`StoredEvent`].
+/// `e/<topic>\0<seq BE>`: the chunk of events starting at `seq` (see `log`).
 pub(crate) fn event_key(topic: &str, seq: u64) -> Vec<u8> {
     let mut k = log_prefix(topic);
     k.extend_from_slice(&seq.to_be_bytes());

@@ -2,13 +2,12 @@
 //! consumers, the trim worker).
 
 use super::apply::{decode, decode_seq};
+use super::log::LogReader;
 use super::model::{
-    due_prefix, event_key, group_key, group_prefix, id_key, meta_key, pending_key, pending_prefix,
-    seq_of_key, META_PREFIX,
+    due_prefix, group_key, group_prefix, id_key, meta_key, pending_key, pending_prefix, seq_of_key,
+    META_PREFIX,
 };
-use super::{
-    EventsError, GroupState, Pending, StartPosition, StoredEvent, TopicMeta, MAX_ANSWER_BYTES,
-};
+use super::{EventsError, GroupState, Pending, StartPosition, StoredEvent, TopicMeta};
 use crate::kv::{ApplyError, KvRead};
 
 /// An event as returned to readers.
@@ -22,16 +21,6 @@ pub struct EventView {
 
 pub(crate) fn load_meta(kv: &dyn KvRead, topic: &str) -> Result<Option<TopicMeta>, ApplyError> {
     kv.get(&meta_key(topic))?
-        .map(|raw| decode(&raw))
-        .transpose()
-}
-
-pub(crate) fn load_event(
-    kv: &dyn KvRead,
-    topic: &str,
-    seq: u64,
-) -> Result<Option<StoredEvent>, ApplyError> {
-    kv.get(&event_key(topic, seq))?
         .map(|raw| decode(&raw))
         .transpose()
 }
@@ -57,13 +46,14 @@ pub(crate) fn start_seq(
         StartPosition::Time(t) => {
             // Append times never decrease along the log: binary search for the first event
             // appended at or after `t`.
+            let mut log = LogReader::new(kv, topic, *meta);
             let (mut lo, mut hi) = (meta.first_seq, meta.next_seq);
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
-                let event = load_event(kv, topic, mid)?.ok_or_else(|| {
+                let appended = log.get(mid)?.map(|e| e.appended_ms).ok_or_else(|| {
                     ApplyError::Corrupt(format!("topic {topic:?} lost event {mid}"))
                 })?;
-                if event.appended_ms < t {
+                if appended < t {
                     lo = mid + 1;
                 } else {
                     hi = mid;
@@ -122,29 +112,12 @@ pub fn events_from(
     let Some(meta) = load_meta(kv, topic).map_err(storage)? else {
         return Ok(Vec::new());
     };
-    let from = from.max(meta.first_seq);
-    if from >= meta.next_seq || limit == 0 {
-        return Ok(Vec::new());
-    }
-    let pairs = kv
-        .scan_range(
-            &event_key(topic, from),
-            &event_key(topic, meta.next_seq),
-            limit,
-        )
-        .map_err(storage)?;
-    let mut out = Vec::with_capacity(pairs.len());
-    let mut bytes = 0u64;
-    for (k, v) in pairs {
-        let event: StoredEvent = decode(&v).map_err(storage)?;
-        if !out.is_empty() && bytes + event.size() > MAX_ANSWER_BYTES as u64 {
-            break;
-        }
-        bytes += event.size();
-        let seq = seq_of_key(&k).ok_or_else(|| storage(ApplyError::Corrupt("log key".into())))?;
-        out.push(EventView { seq, event });
-    }
-    Ok(out)
+    Ok(LogReader::new(kv, topic, meta)
+        .range(from, limit)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(seq, event)| EventView { seq, event })
+        .collect())
 }
 
 /// The sequence a consumer starting at `start` reads first (for ephemeral consumers; groups
@@ -217,16 +190,15 @@ pub fn pending_by_id(
     if let Some(seq) = seq_of_id(kv, topic, id)? {
         return Ok(Some(seq));
     }
+    let meta = load_meta(kv, topic).map_err(storage)?.unwrap_or_default();
+    let mut log = LogReader::new(kv, topic, meta);
     for (k, _) in kv
         .scan_prefix(&pending_prefix(topic, group))
         .map_err(storage)?
     {
         let seq =
             seq_of_key(&k).ok_or_else(|| storage(ApplyError::Corrupt("pending key".into())))?;
-        if load_event(kv, topic, seq)
-            .map_err(storage)?
-            .is_some_and(|e| e.id == id)
-        {
+        if log.get(seq).map_err(storage)?.is_some_and(|e| e.id == id) {
             return Ok(Some(seq));
         }
     }
