@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "proto/auth.proto",
     "proto/registry.proto",
     "proto/broker.proto",
+    "proto/events.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".auth",
             ".registry",
             ".broker",
+            ".events",
         ])?;
     Ok(())
 }

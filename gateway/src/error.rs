@@ -40,6 +40,9 @@ pub enum GatewayError {
     /// A bug or unexpected failure inside the gateway or the backend.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The endpoint exists but deliberately does nothing (Micro's 501 answers).
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
 }
 
 /// Micro's error body as it appears on the wire. Field order and key case follow Micro v3.0–3.9
@@ -119,6 +122,11 @@ impl GatewayError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal Server Error",
             ),
+            Self::NotImplemented(_) => (
+                "micro.gateway.not_implemented",
+                StatusCode::NOT_IMPLEMENTED,
+                "Not Implemented",
+            ),
         };
         Kind { id, status, reason }
     }
@@ -145,7 +153,8 @@ impl GatewayError {
             | Self::Timeout(detail)
             | Self::TooManyRequests(detail)
             | Self::Unavailable(detail)
-            | Self::Internal(detail) => detail,
+            | Self::Internal(detail)
+            | Self::NotImplemented(detail) => detail,
         }
     }
 
@@ -217,6 +226,7 @@ mod tests {
             (GatewayError::TooManyRequests(m()), 429, "Too Many Requests"),
             (GatewayError::Unavailable(m()), 503, "Service Unavailable"),
             (GatewayError::Internal(m()), 500, "Internal Server Error"),
+            (GatewayError::NotImplemented(m()), 501, "Not Implemented"),
         ]
     }
 

@@ -83,7 +83,7 @@ pub async fn serve(
 /// labels, so arbitrary paths cannot grow the label set.
 pub fn count_request(edge: &'static str, service: &str, endpoint: &str, code: &str) {
     let (service, endpoint) = match service {
-        "store" | "config" | "auth" | "cluster" | "registry" => {
+        "store" | "config" | "auth" | "cluster" | "registry" | "broker" | "events" => {
             (service.to_owned(), endpoint.to_owned())
         }
         _ => ("other".to_owned(), "other".to_owned()),

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use futures::stream::StreamExt;
+use futures::stream::{BoxStream, StreamExt};
 use micro_gateway::{Backend, CallRequest, GatewayError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -66,28 +66,58 @@ pub trait JsonService: Send + Sync + 'static {
     }
 }
 
+/// What a streaming method answers: messages as a receiver of gRPC results (the shape tonic
+/// streams take) or as a stream of API results.
+pub trait Answers: Send + 'static {
+    /// The message type.
+    type Message: Serialize + Send + 'static;
+    /// The messages, failures rendered for the gateway.
+    fn into_results(self) -> BoxStream<'static, Result<Self::Message, GatewayError>>;
+}
+
+impl<T: Serialize + Send + 'static> Answers
+    for tokio::sync::mpsc::Receiver<Result<T, tonic::Status>>
+{
+    type Message = T;
+
+    fn into_results(self) -> BoxStream<'static, Result<T, GatewayError>> {
+        tokio_stream::wrappers::ReceiverStream::new(self)
+            .map(|item| item.map_err(|s| crate::error::status_to_gateway(&s)))
+            .boxed()
+    }
+}
+
+impl<T: Serialize + Send + 'static> Answers
+    for tokio_stream::wrappers::ReceiverStream<Result<T, ApiError>>
+{
+    type Message = T;
+
+    fn into_results(self) -> BoxStream<'static, Result<T, GatewayError>> {
+        self.map(|item| item.map_err(GatewayError::from)).boxed()
+    }
+}
+
 /// Decodes `body` as `Req`, starts the stream `f` answers, and encodes each message: the body
 /// of every streaming JSON endpoint.
-pub async fn json_stream<Req, Resp, F, Fut>(
+pub async fn json_stream<Req, A, F, Fut>(
     body: serde_json::Value,
     f: F,
 ) -> Result<JsonStream, GatewayError>
 where
     Req: DeserializeOwned,
-    Resp: Serialize + Send + 'static,
+    A: Answers,
     F: FnOnce(Req) -> Fut,
-    Fut:
-        Future<Output = Result<tokio::sync::mpsc::Receiver<Result<Resp, tonic::Status>>, ApiError>>,
+    Fut: Future<Output = Result<A, ApiError>>,
 {
     let req: Req = serde_json::from_value(body)
         .map_err(|e| GatewayError::BadRequest(format!("invalid request: {e}")))?;
-    let rx = f(req).await.map_err(GatewayError::from)?;
-    Ok(tokio_stream::wrappers::ReceiverStream::new(rx)
-        .map(|item| match item {
-            Ok(resp) => {
+    let answers = f(req).await.map_err(GatewayError::from)?;
+    Ok(answers
+        .into_results()
+        .map(|item| {
+            item.and_then(|resp| {
                 serde_json::to_value(resp).map_err(|e| GatewayError::Internal(e.to_string()))
-            }
-            Err(status) => Err(crate::error::status_to_gateway(&status)),
+            })
         })
         .boxed())
 }

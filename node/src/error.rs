@@ -9,8 +9,8 @@
 use micro_gateway::GatewayError;
 use micro_raft::ClusterError;
 
-/// Why a request failed, by category.
-#[derive(Debug, thiserror::Error)]
+/// Why a request failed, by category. `Clone` so one failed batch answers each of its callers.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// Malformed or invalid request.
     #[error("{0}")]
@@ -45,6 +45,9 @@ pub enum ApiError {
     /// A bug or storage failure.
     #[error("{0}")]
     Internal(String),
+    /// The method exists but deliberately does nothing (Micro answers 501 there).
+    #[error("{0}")]
+    NotImplemented(String),
 }
 
 impl ApiError {
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::TooManyRequests(_) => 429,
             ApiError::Internal(_) => 500,
+            ApiError::NotImplemented(_) => 501,
             ApiError::NotLeader(_) | ApiError::Unavailable(_) | ApiError::ShuttingDown => 503,
         }
     }
@@ -73,6 +77,7 @@ impl ApiError {
             408 => "Request Timeout",
             409 => "Conflict",
             429 => "Too Many Requests",
+            501 => "Not Implemented",
             503 => "Service Unavailable",
             _ => "Internal Server Error",
         };
@@ -95,6 +100,7 @@ impl From<ApiError> for tonic::Status {
             ApiError::ShuttingDown => tonic::Status::unavailable(body),
             ApiError::Timeout(_) => tonic::Status::deadline_exceeded(body),
             ApiError::Internal(_) => tonic::Status::internal(body),
+            ApiError::NotImplemented(_) => tonic::Status::unimplemented(body),
         }
     }
 }
@@ -114,6 +120,7 @@ impl From<ApiError> for GatewayError {
             ApiError::ShuttingDown => GatewayError::Unavailable(m),
             ApiError::Timeout(_) => GatewayError::Timeout(m),
             ApiError::Internal(_) => GatewayError::Internal(m),
+            ApiError::NotImplemented(_) => GatewayError::NotImplemented(m),
         }
     }
 }

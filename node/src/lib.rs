@@ -7,9 +7,11 @@
 //! - [`error`]: [`ApiError`], its one mapping to gRPC statuses and one to gateway errors.
 //! - [`store`]: the store service (gRPC impl, HTTP JSON dispatch).
 //! - [`registry`]: the registry service, and the node announcing its own services there.
-//! - [`expiry`]: the leader's workers that remove expired records and instances via the log.
+//! - [`expiry`]: the leader's workers that remove expired records and instances and retired
+//!   events through the log.
 //! - [`config_service`]: Micro's config service, with secrets encrypted before proposing.
 //! - [`auth`]: Micro's auth services, access tokens, and the guard every request passes.
+//! - [`events`]: Micro's events service (durable per-topic logs, consumer groups, retention).
 //! - [`cluster`]: the cluster admin API (`Cluster.Members`).
 //! - [`broker`]: Micro's pub/sub, fanned out to every node over the peer channel (not raft).
 //! - [`admin`]: `/health`, `/ready` and `/metrics` on the admin listener.
@@ -33,6 +35,7 @@ pub mod cluster;
 pub mod config;
 pub mod config_service;
 pub mod error;
+pub mod events;
 pub mod expiry;
 mod handlers;
 mod json_grpc;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use micro_proto::{
     auth as auth_pb, broker as broker_pb, cluster as cluster_pb, config as config_pb,
-    registry as registry_pb, store as store_pb,
+    events as events_pb, registry as registry_pb, store as store_pb,
 };
 use micro_raft::{Cluster, ClusterOptions, MemberNode, StartMode};
 use tokio::net::TcpListener;
@@ -25,7 +25,8 @@ use crate::config::{advertised, advertised_host, Config, ValidConfig};
 use crate::config_service::{
     reseal_secrets, ConfigService, Keys, SecretCipher, CONFIG_KEY_NAME, KEY_BYTES,
 };
-use crate::expiry::remove_expired;
+use crate::events::EventsService;
+use crate::expiry::remove_due;
 use crate::json_grpc::JsonGrpcLayer;
 use crate::registry::{announce, RegistryService};
 use crate::store::StoreService;
@@ -172,6 +173,7 @@ impl Node {
         let registry_svc = RegistryService::new(cluster.clone());
         let fanout = Fanout::new(cluster.clone());
         let broker_svc = BrokerService::new(fanout.clone(), stop.clone());
+        let events_svc = EventsService::new(cluster.clone(), &tracker, stop.clone());
         let services = Arc::new(Services::new(
             guard.clone(),
             [
@@ -192,6 +194,10 @@ impl Node {
                 (
                     "broker",
                     Arc::new(broker_svc.clone()) as Arc<dyn JsonService>,
+                ),
+                (
+                    "events",
+                    Arc::new(events_svc.clone()) as Arc<dyn JsonService>,
                 ),
             ],
         ));
@@ -247,6 +253,14 @@ impl Node {
             .add_service(
                 broker_pb::broker_server::BrokerServer::new(broker_svc)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                events_pb::stream_server::StreamServer::new(events_svc.clone())
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
+            )
+            .add_service(
+                events_pb::store_server::StoreServer::new(events_svc)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE),
             );
         let proxy_stop = stop.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.proxy);
@@ -259,12 +273,12 @@ impl Node {
                 Err(e) => tracing::error!(error = %e, "gRPC proxy failed"),
             }
         }));
-        tracker.spawn(remove_expired(
+        tracker.spawn(remove_due(
             cluster.clone(),
             crate::store::EXPIRY,
             stop.clone(),
         ));
-        tracker.spawn(remove_expired(
+        tracker.spawn(remove_due(
             cluster.clone(),
             crate::registry::EXPIRY,
             stop.clone(),
@@ -284,6 +298,11 @@ impl Node {
             stop.clone(),
         ));
         tracker.spawn(fanout.announce(stop.clone()));
+        tracker.spawn(remove_due(
+            cluster.clone(),
+            crate::events::RETENTION,
+            stop.clone(),
+        ));
 
         Ok(Node {
             cluster,

@@ -1,8 +1,8 @@
 //! The wire contract of micro: generated tonic/prost types with Micro-compatible JSON.
 //!
-//! Layout: one `pub mod` per protobuf package. `store`, `config`, `auth`, `registry` and
-//! `broker` are Micro v3's packages (unchanged numbers, our extensions at >= 100); `cluster` is
-//! micro's own admin API. JSON impls come from pbjson with original (snake_case) names and
+//! Layout: one `pub mod` per protobuf package. `store`, `config`, `auth`, `registry`, `broker`
+//! and `events` are Micro v3's packages (unchanged numbers, our extensions at >= 100); `cluster`
+//! is micro's own admin API. JSON impls come from pbjson with original (snake_case) names and
 //! default values emitted, as Micro's jsonpb does: 64-bit integers are strings and bytes are
 //! base64.
 //!
@@ -34,6 +34,13 @@ pub mod registry {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("registry");
     include!(concat!(env!("OUT_DIR"), "/registry.serde.rs"));
+}
+
+/// Micro v3's `events` package.
+pub mod events {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("events");
+    include!(concat!(env!("OUT_DIR"), "/events.serde.rs"));
 }
 
 /// micro's cluster administration API.

@@ -58,6 +58,32 @@ impl KvRead for StateReader {
             })
             .collect()
     }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, ApplyError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.0
+            .range(start..end)
+            .take(limit)
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| ApplyError::Storage(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn last_before(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>, ApplyError> {
+        if start >= end {
+            return Ok(None);
+        }
+        self.0
+            .range(start..end)
+            .next_back()
+            .transpose()
+            .map(|o| o.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map_err(|e| ApplyError::Storage(e.to_string()))
+    }
 }
 
 /// The snapshot last built or installed in `db`: its metadata and bytes.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthCommand, AuthResponse};
 use crate::config::{ConfigCommand, ConfigResponse};
+use crate::events::{EventsCommand, EventsResponse};
 use crate::registry::{RegistryCommand, RegistryResponse};
 use crate::restore::{RestoreCommand, RestoreResponse};
 use crate::store::{StoreCommand, StoreResponse};
@@ -30,6 +31,8 @@ pub enum Command {
     Registry(RegistryCommand),
     /// A chunk of a backup being restored.
     Restore(RestoreCommand),
+    /// An events service change.
+    Events(EventsCommand),
 }
 
 /// The outcome of applying a [`Command`], one variant per service. Append-only.
@@ -48,4 +51,6 @@ pub enum Response {
     Registry(RegistryResponse),
     /// A restore chunk's outcome.
     Restore(RestoreResponse),
+    /// An events service outcome.
+    Events(EventsResponse),
 }

@@ -11,6 +11,8 @@
 //! - [`registry`]: the registry service (service versions, instances with TTL leases, the
 //!   change history watchers resume from).
 //! - [`restore`]: loading a backup into a new cluster through the log.
+//! - [`events`]: the events service (per-topic ordered logs, consumer groups with
+//!   acknowledgements and redelivery, retention).
 //! - [`snapshot`]: the versioned snapshot codec.
 //!
 //! The log holds our own serde enums (encoded with bincode), not protobuf: the wire contract in
@@ -24,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod entry;
+pub mod events;
 pub mod kv;
 pub mod registry;
 pub mod restore;
@@ -47,5 +50,6 @@ pub fn apply(txn: &mut Txn<'_>, index: u64, entry: LogEntry) -> Result<Response,
         Command::Auth(cmd) => Ok(Response::Auth(auth::apply(txn, cmd, &ctx)?)),
         Command::Registry(cmd) => Ok(Response::Registry(registry::apply(txn, cmd, &ctx)?)),
         Command::Restore(cmd) => Ok(Response::Restore(restore::apply(txn, cmd)?)),
+        Command::Events(cmd) => Ok(Response::Events(events::apply(txn, cmd, &ctx)?)),
     }
 }

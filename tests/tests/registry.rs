@@ -196,7 +196,9 @@ async fn an_instance_renewing_through_a_leader_kill_stays_registered() -> anyhow
 async fn every_node_lists_the_core_services_and_bad_registrations_are_refused() -> anyhow::Result<()>
 {
     let c = TestCluster::start(3, &[]).await?;
-    let core = ["auth", "broker", "cluster", "config", "registry", "store"];
+    let core = [
+        "auth", "broker", "cluster", "config", "events", "registry", "store",
+    ];
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let listed = client(&c, 1)
@@ -276,7 +278,7 @@ async fn the_cli_lists_services_and_calls_registry_endpoints_as_dynamic_commands
     loop {
         let out = cli.run(&["services"]);
         assert_eq!(out.code, 0, "{}", out.combined());
-        if out.stdout == "auth\nbroker\ncluster\nconfig\nregistry\nstore\n" {
+        if out.stdout == "auth\nbroker\ncluster\nconfig\nevents\nregistry\nstore\n" {
             break;
         }
         assert!(

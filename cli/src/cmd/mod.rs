@@ -1,6 +1,7 @@
 //! The `micro` commands, one module per noun: `server`, `env`, `store`, `config`, `cluster`,
-//! `auth`, `broker`, `login` (+ `logout`), `user`, `services`, dynamic commands for any
-//! registered service (`dynamic`), and `root` (global flags, parsing and dispatch).
+//! `auth`, `broker`, `events`, `login` (+ `logout`), `user`, `services`, `snapshot`, `bench`,
+//! dynamic commands for any registered service (`dynamic`), and `root` (global flags, parsing
+//! and dispatch).
 
 pub mod auth;
 mod auth_output;
@@ -10,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod dynamic;
 pub mod env;
+pub mod events;
 pub mod login;
 pub mod root;
 pub mod server;

@@ -17,6 +17,7 @@ use super::cluster::{self, ClusterArgs};
 use super::config::{self, ConfigArgs};
 use super::dynamic;
 use super::env::{self, EnvArgs};
+use super::events::{self, EventsArgs};
 use super::login::{self, LoginArgs};
 use super::server::{self, ServerArgs};
 use super::services;
@@ -79,6 +80,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// Manage environments (named server address lists)
     Env(EnvArgs),
+    /// Publish, consume and read events of the durable per-topic event logs
+    #[command(arg_required_else_help = true)]
+    Events(EventsArgs),
     /// Interactive login flow.
     Login(LoginArgs),
     /// Logout.
@@ -225,6 +229,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Services => services::run(&globals).await,
         Command::Bench(args) => bench::run(args, &globals).await,
         Command::Snapshot(args) => snapshot::run(args, &globals).await,
+        Command::Events(args) => events::run(args, &globals).await,
         Command::Unknown(words) => dynamic::run(words, &globals).await,
     }
 }

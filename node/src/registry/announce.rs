@@ -17,6 +17,7 @@ pub const CORE_SERVICES: &[(&str, &[&str])] = &[
     ("broker", &["broker.Broker"]),
     ("cluster", &["cluster.Cluster"]),
     ("config", &["config.Config"]),
+    ("events", &["events.Stream", "events.Store"]),
     ("registry", &["registry.Registry"]),
     ("store", &["store.Store"]),
 ];

@@ -15,8 +15,8 @@ pub use schema::Schemas;
 pub use service::RegistryService;
 
 /// Instances whose lease ended, removed through the log in batches that keep entries small.
-pub const EXPIRY: crate::expiry::DeadlineIndex = crate::expiry::DeadlineIndex {
+pub const EXPIRY: crate::expiry::Removal = crate::expiry::Removal {
     name: "registry instances",
-    prefix: EXPIRY_PREFIX,
-    removal: || Command::Registry(RegistryCommand::Expire { limit: 1000 }),
+    due: crate::expiry::Due::DeadlineIndex(EXPIRY_PREFIX),
+    command: || Command::Registry(RegistryCommand::Expire { limit: 1000 }),
 };

@@ -13,8 +13,8 @@ use micro_state_machine::Command;
 pub use service::StoreService;
 
 /// Expired records, removed through the log in batches that keep entries small.
-pub const EXPIRY: crate::expiry::DeadlineIndex = crate::expiry::DeadlineIndex {
+pub const EXPIRY: crate::expiry::Removal = crate::expiry::Removal {
     name: "store records",
-    prefix: EXPIRY_PREFIX,
-    removal: || Command::Store(StoreCommand::PurgeExpired { limit: 1000 }),
+    due: crate::expiry::Due::DeadlineIndex(EXPIRY_PREFIX),
+    command: || Command::Store(StoreCommand::PurgeExpired { limit: 1000 }),
 };
