@@ -460,7 +460,7 @@ async fn http_publish_read_consume_and_bad_input() -> anyhow::Result<()> {
             "/events/stream/consume",
             json!({"topic": "web"}),
             400,
-            "text/event-stream",
+            "cannot acknowledge on its stream",
         ),
         (
             "/events/store/set-retention",
