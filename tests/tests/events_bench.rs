@@ -89,7 +89,7 @@ async fn summary(admin: &str) -> anyhow::Result<String> {
         text.lines()
             .filter(|l| l.starts_with(name))
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum()
+            .fold(0.0, |a, b| a + b)
     };
     let mean =
         |name: &str| value(&format!("{name}_sum")) / value(&format!("{name}_count")).max(1.0);
