@@ -31,6 +31,8 @@ use crate::namespace::DEFAULT_NAMESPACE;
 const DEFAULT_READ_LIMIT: u64 = 250;
 /// The most events one read returns.
 const MAX_READ_LIMIT: u64 = 1000;
+/// How long a Consume call may wait for the client's first message.
+const FIRST_MESSAGE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The events service of one node.
 #[derive(Clone)]
@@ -39,6 +41,9 @@ pub struct EventsService {
     publisher: Publisher,
     /// Ends every consumer when the node stops, so streams do not hold the edges open.
     stop: CancellationToken,
+    /// Runs the consumers (and the readers of their clients' messages), so shutdown waits
+    /// for them to settle.
+    tracker: TaskTracker,
 }
 
 /// A consumer's deliveries, as the edges stream them.
@@ -51,6 +56,7 @@ impl EventsService {
             publisher: Publisher::start(cluster.clone(), tracker, stop.clone()),
             cluster,
             stop,
+            tracker: tracker.clone(),
         }
     }
 
@@ -132,8 +138,8 @@ impl EventsService {
         };
         let acks = Acks(acks);
         match (group, start) {
-            (Some(g), _) => tokio::spawn(group::run(consumer, acks, g)),
-            (None, Some(cursor)) => tokio::spawn(ephemeral::run(consumer, acks, cursor)),
+            (Some(g), _) => self.tracker.spawn(group::run(consumer, acks, g)),
+            (None, Some(cursor)) => self.tracker.spawn(ephemeral::run(consumer, acks, cursor)),
             (None, None) => return Err(ApiError::Internal("no start for a consumer".into())),
         };
         Ok(())
@@ -147,9 +153,9 @@ impl EventsService {
         caller: &Caller,
         mut inbound: Streaming<pb::ConsumeRequest>,
     ) -> Result<Deliveries, ApiError> {
-        let first = inbound
-            .message()
+        let first = tokio::time::timeout(FIRST_MESSAGE, inbound.message())
             .await
+            .map_err(|_| ApiError::BadRequest("no ConsumeRequest was sent in time".into()))?
             .map_err(|s| ApiError::BadRequest(s.message().to_owned()))?
             .ok_or_else(|| ApiError::BadRequest("no ConsumeRequest was sent".into()))?;
         let (ack_tx, ack_rx) = mpsc::channel(ACK_BUFFER);
@@ -157,7 +163,7 @@ impl EventsService {
         let stop = self.stop.child_token();
         self.consume(caller, first, Some(ack_rx), out.clone(), stop.clone())
             .await?;
-        tokio::spawn(async move {
+        self.tracker.spawn(async move {
             loop {
                 let next = tokio::select! {
                     _ = stop.cancelled() => return,
