@@ -131,10 +131,7 @@ impl Op {
 
 /// User plus system CPU seconds of this process.
 fn own_cpu() -> f64 {
-    procfs::process::Process::myself()
-        .and_then(|p| p.stat())
-        .map(|s| (s.utime + s.stime) as f64 / procfs::ticks_per_second() as f64)
-        .unwrap_or(0.0)
+    micro_node::admin::cpu_seconds().unwrap_or(0.0)
 }
 
 /// Sums `micro_process_cpu_seconds` over the admin addresses and lists resident memory;
