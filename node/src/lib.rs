@@ -30,6 +30,7 @@ pub mod api;
 pub mod auth;
 pub mod autopilot;
 pub mod backup;
+pub mod batcher;
 pub mod broker;
 pub mod cluster;
 pub mod config;

@@ -170,7 +170,7 @@ impl Node {
         let tokens = Arc::new(Tokens::new(cluster.clone(), cipher.clone()));
         let guard = Arc::new(Guard::new(cluster.clone(), tokens.clone()));
         let auth_svc = AuthService::new(cluster.clone(), tokens, cipher, cfg.disable_admin);
-        let registry_svc = RegistryService::new(cluster.clone());
+        let registry_svc = RegistryService::new(cluster.clone(), &tracker, stop.clone());
         let fanout = Fanout::new(cluster.clone());
         let broker_svc = BrokerService::new(fanout.clone(), stop.clone());
         let events_svc = EventsService::new(cluster.clone(), &tracker, stop.clone());

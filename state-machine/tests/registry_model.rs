@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use micro_state_machine::kv::commit_to_map;
 use micro_state_machine::registry::{
-    self, Action, Definition, Endpoint, Instance, RegistryCommand, RegistryError, RegistryResponse,
+    self, Action, Definition, Endpoint, Instance, Registration, RegistryCommand, RegistryError,
+    RegistryResponse,
 };
 use micro_state_machine::{apply, Command, LogEntry, Response, Txn};
 use proptest::prelude::*;
@@ -30,27 +31,31 @@ enum Op {
     },
     Expire,
     Tick(u64),
+    /// Registrations sharing one entry (only `Register` ops inside).
+    Batch(Vec<Op>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let name = prop::sample::select(vec!["a", "b"]);
     let version = prop::sample::select(vec!["", "v1", "v2"]);
     let id = prop::sample::select(vec!["n1", "n2", "n3"]);
+    let register = (
+        name.clone(),
+        version.clone(),
+        prop::option::of(prop::sample::select(vec!["E.One", "E.Two"])),
+        prop::collection::vec((id.clone(), 0u8..2), 0..3),
+        1u64..20,
+    )
+        .prop_map(|(name, version, endpoint, nodes, ttl_s)| Op::Register {
+            name,
+            version,
+            endpoint,
+            nodes,
+            ttl_s,
+        });
     prop_oneof![
-        5 => (
-            name.clone(),
-            version.clone(),
-            prop::option::of(prop::sample::select(vec!["E.One", "E.Two"])),
-            prop::collection::vec((id.clone(), 0u8..2), 0..3),
-            1u64..20,
-        )
-            .prop_map(|(name, version, endpoint, nodes, ttl_s)| Op::Register {
-                name,
-                version,
-                endpoint,
-                nodes,
-                ttl_s,
-            }),
+        2 => prop::collection::vec(register.clone(), 1..5).prop_map(Op::Batch),
+        5 => register,
         2 => (name, version, prop::collection::vec(id, 0..2))
             .prop_map(|(name, version, ids)| Op::Deregister { name, version, ids }),
         1 => Just(Op::Expire),
@@ -197,6 +202,9 @@ impl Model {
                 }
                 RegistryResponse::Expired { count }
             }
+            Op::Batch(ops) => RegistryResponse::Batch {
+                results: ops.iter().map(|op| self.apply(op, now)).collect(),
+            },
             Op::Tick(_) => unreachable!("ticks are not applied"),
         }
     }
@@ -225,6 +233,29 @@ fn command(op: &Op) -> RegistryCommand {
             node_ids: ids.iter().map(|s| s.to_string()).collect(),
         },
         Op::Expire => RegistryCommand::Expire { limit: 1000 },
+        Op::Batch(ops) => RegistryCommand::RegisterBatch {
+            registrations: ops
+                .iter()
+                .map(|op| match command(op) {
+                    RegistryCommand::Register {
+                        domain,
+                        name,
+                        version,
+                        definition,
+                        nodes,
+                        ttl_ms,
+                    } => Registration {
+                        domain,
+                        name,
+                        version,
+                        definition,
+                        nodes,
+                        ttl_ms,
+                    },
+                    other => unreachable!("a batch holds registrations, not {other:?}"),
+                })
+                .collect(),
+        },
         Op::Tick(_) => unreachable!("ticks are not applied"),
     }
 }
@@ -234,6 +265,9 @@ fn same(a: &RegistryResponse, b: &RegistryResponse) -> bool {
     match (a, b) {
         (RegistryResponse::Err(x), RegistryResponse::Err(y)) => {
             std::mem::discriminant(x) == std::mem::discriminant(y)
+        }
+        (RegistryResponse::Batch { results: x }, RegistryResponse::Batch { results: y }) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
         }
         _ => a == b,
     }

@@ -100,7 +100,7 @@ impl EventsService {
             dedupe,
         };
         validate_event(&event).map_err(events_error)?;
-        let appended = self.publisher.publish(event).await?;
+        let appended = self.publisher.submit(event).await?;
         Ok(pb::PublishResponse {
             id,
             sequence: appended.seq,

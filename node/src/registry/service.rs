@@ -6,14 +6,19 @@ use std::sync::Arc;
 use micro_proto::registry as pb;
 use micro_raft::Cluster;
 use micro_state_machine::context::applied_time_ms;
-use micro_state_machine::registry::{self, RegistryCommand, RegistryResponse, DEFAULT_TTL_MS};
+use micro_state_machine::registry::{
+    self, Registration, RegistryCommand, RegistryResponse, DEFAULT_TTL_MS,
+};
 use micro_state_machine::{Command, Response};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Status};
 
 use super::convert::{definition_from, instances_from, registry_error, result_to, service_to};
 use crate::auth::Caller;
+use crate::batcher::{Batch, Batcher};
 use crate::error::ApiError;
 
 /// The namespace a registry request addresses when it names none (Micro's default domain).
@@ -27,6 +32,40 @@ const WATCH_BUFFER: usize = 64;
 #[derive(Clone)]
 pub struct RegistryService {
     cluster: Arc<Cluster>,
+    /// Concurrent registrations (mostly heartbeats) leave this node as one entry.
+    registrations: Batcher<Registrations>,
+}
+
+/// Registrations, batched into one `RegisterBatch` command.
+struct Registrations;
+
+impl Batch for Registrations {
+    type Item = Registration;
+    type Outcome = RegistryResponse;
+    const SIZE_METRIC: &'static str = "micro_registry_register_batch_size";
+
+    fn size(r: &Registration) -> usize {
+        bincode::serialized_size(r).map_or(0, |n| n as usize)
+    }
+
+    fn command(registrations: Vec<Registration>) -> Command {
+        Command::Registry(RegistryCommand::RegisterBatch { registrations })
+    }
+
+    fn outcomes(response: Response) -> Result<Vec<Result<RegistryResponse, ApiError>>, ApiError> {
+        match response {
+            Response::Registry(RegistryResponse::Batch { results }) => Ok(results
+                .into_iter()
+                .map(|r| match r {
+                    RegistryResponse::Err(e) => Err(registry_error(e)),
+                    r => Ok(r),
+                })
+                .collect()),
+            other => Err(ApiError::Internal(format!(
+                "a registration batch produced {other:?}"
+            ))),
+        }
+    }
 }
 
 fn domain_of(options: Option<&pb::Options>) -> String {
@@ -45,9 +84,13 @@ fn authorize_read(caller: &Caller, domain: &str) -> Result<(), ApiError> {
 }
 
 impl RegistryService {
-    /// A service answering through `cluster`.
-    pub fn new(cluster: Arc<Cluster>) -> Self {
-        RegistryService { cluster }
+    /// A service answering through `cluster`; its registration batcher runs on `tracker`
+    /// until `stop`.
+    pub fn new(cluster: Arc<Cluster>, tracker: &TaskTracker, stop: CancellationToken) -> Self {
+        RegistryService {
+            registrations: Batcher::start(cluster.clone(), tracker, stop),
+            cluster,
+        }
     }
 
     async fn propose(&self, cmd: RegistryCommand) -> Result<RegistryResponse, ApiError> {
@@ -74,7 +117,7 @@ impl RegistryService {
         let definition = definition_from(&svc);
         let known = registry::definition(self.cluster.reader(), &domain, &svc.name, &svc.version)
             .map_err(registry_error)?;
-        let mut cmd = RegistryCommand::Register {
+        let mut registration = Registration {
             domain,
             name: svc.name.clone(),
             version: svc.version.clone(),
@@ -83,17 +126,20 @@ impl RegistryService {
             ttl_ms,
         };
         loop {
-            match self.propose(cmd.clone()).await? {
+            let resend = registration
+                .definition
+                .is_none()
+                .then(|| registration.clone());
+            match self.registrations.submit(registration).await? {
                 RegistryResponse::NeedDefinition => {
                     // This replica was behind: the version expired or was never stored.
-                    if let RegistryCommand::Register { definition: d, .. } = &mut cmd {
-                        if d.is_some() {
-                            return Err(ApiError::Internal(
-                                "a registration with its definition was refused".into(),
-                            ));
-                        }
-                        *d = Some(definition.clone());
-                    }
+                    let Some(mut again) = resend else {
+                        return Err(ApiError::Internal(
+                            "a registration with its definition was refused".into(),
+                        ));
+                    };
+                    again.definition = Some(definition.clone());
+                    registration = again;
                 }
                 _ => return Ok(()),
             }

@@ -8,9 +8,9 @@ use super::model::{
     split_expiry_key, validate_instance, HISTORY_KEY,
 };
 use super::{
-    validate_name, Action, Definition, History, Instance, NodeRecord, RegistryCommand,
-    RegistryError, RegistryResponse, Service, WatchEvent, EXPIRY_PREFIX, HISTORY_LEN, MAX_TTL_MS,
-    MIN_TTL_MS,
+    validate_name, Action, Definition, History, Instance, NodeRecord, Registration,
+    RegistryCommand, RegistryError, RegistryResponse, Service, WatchEvent, EXPIRY_PREFIX,
+    HISTORY_LEN, MAX_TTL_MS, MIN_TTL_MS,
 };
 use crate::kv::{ApplyError, KvRead, Txn};
 use crate::ApplyContext;
@@ -30,15 +30,24 @@ pub fn apply(
             nodes,
             ttl_ms,
         } => {
-            let at = Version {
+            let one = Registration {
                 domain,
                 name,
                 version,
+                definition,
+                nodes,
+                ttl_ms,
             };
-            if let Err(e) = validate_register(&at, &nodes, ttl_ms) {
-                return Ok(RegistryResponse::Err(e));
-            }
-            register(txn, &at, definition, nodes, ttl_ms, ctx)
+            register(txn, one, ctx)
+        }
+        RegistryCommand::RegisterBatch { registrations } => {
+            // A refused registration stages nothing (see `register`), so the ones after it
+            // apply as if it had been an entry of its own.
+            let results = registrations
+                .into_iter()
+                .map(|r| register(txn, r, ctx))
+                .collect::<Result<_, _>>()?;
+            Ok(RegistryResponse::Batch { results })
         }
         RegistryCommand::Deregister {
             domain,
@@ -127,14 +136,28 @@ fn validate_register(at: &Version, nodes: &[Instance], ttl_ms: u64) -> Result<()
     Ok(())
 }
 
+/// Validates and applies one registration; a refusal returns before anything is staged.
 fn register(
     txn: &mut Txn<'_>,
-    at: &Version,
-    definition: Option<Definition>,
-    nodes: Vec<Instance>,
-    ttl_ms: u64,
+    r: Registration,
     ctx: &ApplyContext,
 ) -> Result<RegistryResponse, ApplyError> {
+    let Registration {
+        domain,
+        name,
+        version,
+        definition,
+        nodes,
+        ttl_ms,
+    } = r;
+    let at = &Version {
+        domain,
+        name,
+        version,
+    };
+    if let Err(e) = validate_register(at, &nodes, ttl_ms) {
+        return Ok(RegistryResponse::Err(e));
+    }
     let def_key = definition_key(&at.domain, &at.name, &at.version);
     let stored: Option<Definition> = txn.get(&def_key)?.map(|b| decode(&b)).transpose()?;
     // Conflicts are checked before anything is staged, so a refused command changes nothing.
@@ -445,6 +468,56 @@ mod tests {
             dup,
             RegistryResponse::Err(RegistryError::InvalidArgument(_))
         ));
+    }
+
+    #[test]
+    fn a_batch_applies_each_registration_on_its_own() {
+        let mut map = BTreeMap::new();
+        let item = |version: &str, definition, id: &str| match register(
+            version,
+            definition,
+            vec![node(id, "a:1")],
+        ) {
+            RegistryCommand::Register {
+                domain,
+                name,
+                version,
+                definition,
+                nodes,
+                ttl_ms,
+            } => Registration {
+                domain,
+                name,
+                version,
+                definition,
+                nodes,
+                ttl_ms,
+            },
+            _ => unreachable!(),
+        };
+        let batch = RegistryCommand::RegisterBatch {
+            registrations: vec![
+                item("v1", Some(def("G.Hi")), "n1"),
+                // n1 belongs to v1 by now: refused, and the rest of the entry still applies.
+                item("v2", Some(def("G.Hi")), "n1"),
+                // The definition came earlier in the same entry.
+                item("v1", None, "n2"),
+                item("v3", None, "n3"),
+            ],
+        };
+        let RegistryResponse::Batch { results } = run(&mut map, batch, ctx(1, 0)) else {
+            panic!("a batch is answered with a batch");
+        };
+        assert_eq!(results[0], RegistryResponse::Registered { revision: Some(1) });
+        assert!(matches!(
+            results[1],
+            RegistryResponse::Err(RegistryError::NodeConflict { .. })
+        ));
+        assert_eq!(results[2], RegistryResponse::Registered { revision: Some(2) });
+        assert_eq!(results[3], RegistryResponse::NeedDefinition);
+        let live = get_service(&map, "micro", "greeter", 0).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].nodes, vec![node("n1", "a:1"), node("n2", "a:1")]);
     }
 
     #[test]

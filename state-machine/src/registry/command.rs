@@ -39,6 +39,31 @@ pub enum RegistryCommand {
         /// Most instances removed by one entry, to keep entries small.
         limit: u32,
     },
+    /// Registrations one node gathered from concurrent callers (its renewal batcher). Each
+    /// applies in order exactly as a lone `Register` would, refused or not on its own; they
+    /// share only the entry, so thousands of heartbeats cost one quorum round and one fsync.
+    RegisterBatch {
+        /// The registrations, answered in the same order.
+        registrations: Vec<Registration>,
+    },
+}
+
+/// One registration (or renewal) of instances of a service version, as a `RegisterBatch`
+/// carries it; the fields mean what they mean in [`RegistryCommand::Register`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// Namespace.
+    pub domain: String,
+    /// Service name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// The definition, `None` for a renewal of an unchanged version.
+    pub definition: Option<Definition>,
+    /// The instances.
+    pub nodes: Vec<Instance>,
+    /// Lease length.
+    pub ttl_ms: u64,
 }
 
 /// The outcome of a [`RegistryCommand`].
@@ -63,4 +88,9 @@ pub enum RegistryResponse {
     },
     /// The command was refused; nothing changed.
     Err(RegistryError),
+    /// The outcome of each registration of a `RegisterBatch`, in order.
+    Batch {
+        /// One response per registration.
+        results: Vec<RegistryResponse>,
+    },
 }

@@ -15,7 +15,7 @@ mod model;
 mod query;
 
 pub use apply::apply;
-pub use command::{RegistryCommand, RegistryResponse};
+pub use command::{Registration, RegistryCommand, RegistryResponse};
 pub use error::RegistryError;
 pub use model::{
     validate_name, Action, Definition, Endpoint, History, Instance, NodeRecord, Service, Value,
