@@ -508,12 +508,18 @@ mod tests {
         let RegistryResponse::Batch { results } = run(&mut map, batch, ctx(1, 0)) else {
             panic!("a batch is answered with a batch");
         };
-        assert_eq!(results[0], RegistryResponse::Registered { revision: Some(1) });
+        assert_eq!(
+            results[0],
+            RegistryResponse::Registered { revision: Some(1) }
+        );
         assert!(matches!(
             results[1],
             RegistryResponse::Err(RegistryError::NodeConflict { .. })
         ));
-        assert_eq!(results[2], RegistryResponse::Registered { revision: Some(2) });
+        assert_eq!(
+            results[2],
+            RegistryResponse::Registered { revision: Some(2) }
+        );
         assert_eq!(results[3], RegistryResponse::NeedDefinition);
         let live = get_service(&map, "micro", "greeter", 0).unwrap();
         assert_eq!(live.len(), 1);
