@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use micro_proto::cluster::{cluster_client::ClusterClient, MembersRequest};
+use micro_proto::cluster::{cluster_client::ClusterClient, MembersRequest, RemoveRequest};
 use micro_tests::{auth, Bearer, NodeAddrs, ServerProcess};
 
 use crate::net::{TestNet, PEER_PORT};
@@ -21,6 +21,8 @@ pub struct Db {
     pub net: Option<TestNet>,
     /// The default admin's token, which clients and the harness send.
     pub admin: Bearer,
+    /// The cluster's join token, for nodes that (re)join.
+    join_token: String,
     dir: PathBuf,
 }
 
@@ -36,19 +38,18 @@ impl Db {
             nodes: Vec::new(),
             net,
             admin: Bearer::anonymous(),
+            join_token: String::new(),
             dir: dir.to_owned(),
         };
         for i in 0..n {
             let mut flags = extra.to_vec();
             if i > 0 {
-                let token = std::fs::read_to_string(dir.join("n0").join("join-token"))
-                    .context("reading the join token")?;
-                flags.extend([
-                    "--join".into(),
-                    db.nodes[0].addrs.peer.clone(),
-                    "--join-token".into(),
-                    token.trim().into(),
-                ]);
+                if db.join_token.is_empty() {
+                    let token = std::fs::read_to_string(dir.join("n0").join("join-token"))
+                        .context("reading the join token")?;
+                    db.join_token = token.trim().to_owned();
+                }
+                flags.extend(db.join_flags(0));
             }
             let (addrs, wrapper) = match &db.net {
                 Some(net) => {
@@ -78,6 +79,16 @@ impl Db {
             db.nodes.push(p);
         }
         Ok(db)
+    }
+
+    /// The flags that make a fresh node join through node `via`.
+    fn join_flags(&self, via: usize) -> [String; 4] {
+        [
+            "--join".into(),
+            self.nodes[via].addrs.peer.clone(),
+            "--join-token".into(),
+            self.join_token.clone(),
+        ]
     }
 
     /// The data directory of the whole run.
@@ -138,6 +149,54 @@ impl Db {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The raft id of node `i`, as the cluster's member list names it (asking node `via`).
+    pub async fn member_id(&self, i: usize, via: usize) -> anyhow::Result<u64> {
+        let channel = auth::connect(&self.proxy(via), &self.admin).await?;
+        let m = tokio::time::timeout(
+            Duration::from_secs(5),
+            ClusterClient::new(channel).members(MembersRequest {}),
+        )
+        .await
+        .context("listing members timed out")??
+        .into_inner();
+        m.members
+            .iter()
+            .find(|x| x.peer_address == self.nodes[i].addrs.peer)
+            .map(|x| x.id)
+            .with_context(|| format!("node {i} is not a member"))
+    }
+
+    /// Removes node `i` from the cluster (through node `via`), stops it and empties its data
+    /// dir: the first half of replacing it.
+    pub async fn remove(&mut self, i: usize, via: usize) -> anyhow::Result<()> {
+        let id = self.member_id(i, via).await?;
+        let channel = auth::connect(&self.proxy(via), &self.admin).await?;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            ClusterClient::new(channel).remove(RemoveRequest { id, force: false }),
+        )
+        .await
+        .context("removing the member timed out")??;
+        self.nodes[i].kill();
+        let data = &self.nodes[i].data_dir;
+        std::fs::remove_dir_all(data).with_context(|| format!("emptying {}", data.display()))?;
+        Ok(())
+    }
+
+    /// Starts node `i` afresh (removed and emptied before) as a new member joining through
+    /// node `via`, and waits until it serves: the second half of replacing it.
+    pub async fn rejoin(&mut self, i: usize, via: usize) -> anyhow::Result<()> {
+        let plain = self.nodes[i].extra.clone();
+        let mut flags = plain.clone();
+        flags.extend(self.join_flags(via));
+        self.nodes[i].extra = flags;
+        let started = self.nodes[i].start();
+        // Later restarts run on the data dir the join creates.
+        self.nodes[i].extra = plain;
+        started?;
+        self.nodes[i].wait_ready(READY).await
     }
 
     /// Restarts node `i` on its data dir (it must have been killed) and waits until it serves.

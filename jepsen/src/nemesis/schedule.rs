@@ -21,6 +21,9 @@ pub enum NemesisKind {
     Pause,
     /// Drop peer packets between groups of nodes (needs network namespaces).
     Partition,
+    /// Replace a node (random or the leader): remove it from the cluster, stop it and empty
+    /// its data dir; when healing, it joins again as a new member and catches up.
+    Member,
 }
 
 impl FromStr for NemesisKind {
@@ -31,8 +34,9 @@ impl FromStr for NemesisKind {
             "kill" => Ok(NemesisKind::Kill),
             "pause" => Ok(NemesisKind::Pause),
             "partition" => Ok(NemesisKind::Partition),
+            "member" => Ok(NemesisKind::Member),
             other => Err(format!(
-                "unknown nemesis {other:?}: expected kill, pause or partition"
+                "unknown nemesis {other:?}: expected kill, pause, partition or member"
             )),
         }
     }
@@ -58,6 +62,12 @@ pub enum Fault {
     },
     /// `to` stops receiving peer traffic from `from`; the reverse still flows.
     OneWay { from: usize, to: usize },
+    /// `node` removed from the membership (through `via`) and wiped, later joined afresh.
+    Replace {
+        node: usize,
+        via: usize,
+        leader: bool,
+    },
 }
 
 impl fmt::Display for Fault {
@@ -78,6 +88,11 @@ impl fmt::Display for Fault {
                 write!(f, "partition bridge {a:?} <-{bridge}-> {b:?}")
             }
             Fault::OneWay { from, to } => write!(f, "partition one-way {from} -/-> {to}"),
+            Fault::Replace { node, leader, .. } => write!(
+                f,
+                "replace node {node}{}",
+                if *leader { " (leader)" } else { "" }
+            ),
         }
     }
 }
@@ -131,6 +146,11 @@ async fn choose(db: &Db, kind: NemesisKind, rng: &mut StdRng) -> Option<Fault> {
             node,
             leader: leader.is_some(),
         },
+        NemesisKind::Member => Fault::Replace {
+            node,
+            via: (node + 1) % n,
+            leader: leader.is_some(),
+        },
         NemesisKind::Partition => match rng.gen_range(0..4) {
             0 => {
                 let minority = all.split_off(n / 2 + 1);
@@ -170,6 +190,7 @@ async fn install(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
         Fault::Partition { groups, .. } => net(db)?.partition(groups),
         Fault::Bridge { a, b, .. } => net(db)?.partition(&[a.clone(), b.clone()]),
         Fault::OneWay { from, to } => net(db)?.drop_from(*to, *from),
+        Fault::Replace { node, via, .. } => db.remove(*node, *via).await,
     }
 }
 
@@ -178,6 +199,9 @@ async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
         Fault::Kill { node, .. } => db.restart(*node).await,
         Fault::Pause { node, .. } => db.nodes[*node].resume(),
         Fault::Partition { .. } | Fault::Bridge { .. } | Fault::OneWay { .. } => net(db)?.heal(),
+        // A removal that failed left the node running and a member: nothing to undo.
+        Fault::Replace { node, .. } if db.nodes[*node].is_running() => Ok(()),
+        Fault::Replace { node, via, .. } => db.rejoin(*node, *via).await,
     }
 }
 
