@@ -146,8 +146,10 @@ pub fn cpu_seconds() -> Option<f64> {
 
 async fn metrics_text(State(cluster): State<Arc<Cluster>>) -> Response {
     let s = cluster.local_status();
+    let commit_index = cluster.commit_index().await.unwrap_or(s.applied_index);
     let gauges = [
         ("micro_raft_term", s.term),
+        ("micro_raft_commit_index", commit_index),
         ("micro_raft_last_log_index", s.last_log_index),
         ("micro_raft_applied_index", s.applied_index),
         ("micro_raft_snapshot_index", s.snapshot_index),

@@ -46,6 +46,8 @@ pub struct Cluster {
     pub(crate) apps: super::AppChannels,
     /// When peers last answered, and when a leader last reached this node.
     pub(crate) contacts: crate::Contacts,
+    /// This member's part in leadership transfers (the proposal gate, election holds).
+    pub(crate) handover: super::transfer::Handover,
 }
 
 /// A member as seen from the answering node.
@@ -124,6 +126,7 @@ impl Cluster {
     ) -> Result<Response, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
+            self.transfer_gate(deadline).await?;
             let entry = LogEntry {
                 time_ms: now_ms(),
                 command: command.clone(),
@@ -191,7 +194,8 @@ impl Cluster {
             Ok(PeerResponse::Write(Err(ForwardError::NoLeader(_))))
             | Ok(PeerResponse::ReadIndex(Err(ForwardError::NoLeader(_))))
             | Ok(PeerResponse::AddMember(Err(ForwardError::NoLeader(_))))
-            | Ok(PeerResponse::ChangeMembers(Err(ForwardError::NoLeader(_)))) => {
+            | Ok(PeerResponse::ChangeMembers(Err(ForwardError::NoLeader(_))))
+            | Ok(PeerResponse::TransferLeader(Err(ForwardError::NoLeader(_)))) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 Ok(None)
             }
@@ -235,6 +239,7 @@ impl Cluster {
     pub(crate) async fn read_index(&self, hops_left: u8) -> Result<u64, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
+            self.transfer_gate(deadline).await?;
             let fwd =
                 match tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await {
                     Err(_) => {
@@ -272,6 +277,7 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
         loop {
+            self.transfer_gate(deadline).await?;
             let membership = self.raft.metrics().borrow().membership_config.clone();
             let membership = membership.membership();
             if membership.voter_ids().any(|v| v == id)
@@ -356,6 +362,15 @@ impl Cluster {
                     .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             },
         }
+    }
+
+    /// The index of the last entry this node knows to be committed (openraft 0.9's metrics do
+    /// not carry it, so it is read from the raft core); `None` once raft has stopped.
+    pub async fn commit_index(&self) -> Option<u64> {
+        self.raft
+            .with_raft_state(|state| state.committed.map_or(0, |l| l.index))
+            .await
+            .ok()
     }
 
     /// A snapshot of the whole replicated state that includes every write acknowledged before

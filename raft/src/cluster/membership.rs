@@ -14,7 +14,7 @@ use crate::frame::{MembershipChange, PeerRequest, PeerResponse};
 use crate::typ::ForwardToLeader;
 use crate::NodeId;
 
-/// How long a membership change or a leader transfer may take.
+/// How long a membership change may take.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one attempt on this node came to.
@@ -38,6 +38,7 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + CHANGE_TIMEOUT;
         loop {
+            self.transfer_gate(deadline).await?;
             let fwd = match self.change_here(&change).await? {
                 Step::Done => return Ok(()),
                 Step::Forward(f) => f,

@@ -284,7 +284,9 @@ impl Cluster {
             secrets: creds.secrets,
             apps: Default::default(),
             contacts,
+            handover: Default::default(),
         });
+        tracker.spawn(cluster.clone().lift_expired_holds(stop.clone()));
         let handler: Arc<dyn PeerHandler> = cluster.clone();
         tracker.spawn(transport::serve(
             endpoint,
