@@ -126,14 +126,15 @@ impl Cluster {
     ) -> Result<Response, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
-            self.transfer_gate(deadline).await?;
             let entry = LogEntry {
                 time_ms: now_ms(),
                 command: command.clone(),
             };
-            let fwd = match tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry))
-                .await
-            {
+            let permit = self.proposal_permit(deadline).await?;
+            let written =
+                tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry)).await;
+            drop(permit);
+            let fwd = match written {
                 Err(_) => {
                     return Err(ClusterError::Timeout(
                         "the write was not committed in time".into(),
@@ -239,23 +240,24 @@ impl Cluster {
     pub(crate) async fn read_index(&self, hops_left: u8) -> Result<u64, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
-            self.transfer_gate(deadline).await?;
-            let fwd =
-                match tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await {
-                    Err(_) => {
-                        return Err(ClusterError::Unavailable(
-                            "leadership could not be confirmed with a quorum".into(),
-                        ))
-                    }
-                    Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |l| l.index)),
-                    Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
-                    Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
-                        return Err(ClusterError::Unavailable(e.to_string()))
-                    }
-                    Ok(Err(RaftError::Fatal(e))) => {
-                        return Err(ClusterError::Unavailable(e.to_string()))
-                    }
-                };
+            let permit = self.proposal_permit(deadline).await?;
+            let read = tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await;
+            drop(permit);
+            let fwd = match read {
+                Err(_) => {
+                    return Err(ClusterError::Unavailable(
+                        "leadership could not be confirmed with a quorum".into(),
+                    ))
+                }
+                Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |l| l.index)),
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                    return Err(ClusterError::Unavailable(e.to_string()))
+                }
+                Ok(Err(RaftError::Fatal(e))) => {
+                    return Err(ClusterError::Unavailable(e.to_string()))
+                }
+            };
             let req = PeerRequest::ReadIndex {
                 hops_left: hops_left.saturating_sub(1),
             };
@@ -277,7 +279,9 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
         loop {
-            self.transfer_gate(deadline).await?;
+            // Waits out a leadership transfer. The learner's catch-up below may take minutes,
+            // so no permit is held across it; a transfer that races it gives up by itself.
+            drop(self.proposal_permit(deadline).await?);
             let membership = self.raft.metrics().borrow().membership_config.clone();
             let membership = membership.membership();
             if membership.voter_ids().any(|v| v == id)

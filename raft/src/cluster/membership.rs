@@ -38,8 +38,10 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + CHANGE_TIMEOUT;
         loop {
-            self.transfer_gate(deadline).await?;
-            let fwd = match self.change_here(&change).await? {
+            let permit = self.proposal_permit(deadline).await?;
+            let step = self.change_here(&change).await;
+            drop(permit);
+            let fwd = match step? {
                 Step::Done => return Ok(()),
                 Step::Forward(f) => f,
                 Step::Busy if Instant::now() < deadline => {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
-use tokio::sync::watch;
+use tokio::sync::{watch, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio_util::sync::CancellationToken;
 
 use super::member::MAX_HOPS;
@@ -31,12 +31,22 @@ const CAMPAIGN_WAIT: Duration = Duration::from_millis(500);
 const PEER_TIMEOUT: Duration = Duration::from_secs(1);
 /// A voter that answered the leader within this is taken as alive for a hand-over.
 const ALIVE: Duration = Duration::from_secs(1);
+/// How long a transfer waits for the proposals in flight to finish (new ones wait meanwhile).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Once this node stepped down, how long the target has to win before the transfer gives up
+/// and lets the voters elect as usual: the followers' leases (`election_timeout_max`, 2 s)
+/// lapse within it, since nothing renews them.
+const STEPPED_DOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// A member's part in leadership transfers.
 pub(crate) struct Handover {
-    /// True while this leader hands over: proposals and read indexes wait, since each append
-    /// (heartbeats included) would renew the followers' leases.
-    in_progress: watch::Sender<bool>,
+    /// Proposals and read indexes hold a read permit while they are in this node's raft; a
+    /// transfer takes the write side, which waits for those in flight (so the target can be
+    /// given every entry) and holds back new ones (each append or heartbeat would renew the
+    /// followers' leases). tokio's lock is fair: a waiting transfer is not starved.
+    proposals: RwLock<()>,
+    /// One transfer at a time.
+    running: tokio::sync::Mutex<()>,
     /// Until when this member starts no election (`None`: it may). Changes go through the
     /// channel's lock, which also covers the matching raft runtime switch.
     hold_until: watch::Sender<Option<Instant>>,
@@ -45,7 +55,8 @@ pub(crate) struct Handover {
 impl Default for Handover {
     fn default() -> Self {
         Handover {
-            in_progress: watch::channel(false).0,
+            proposals: RwLock::new(()),
+            running: tokio::sync::Mutex::new(()),
             hold_until: watch::channel(None).0,
         }
     }
@@ -53,13 +64,15 @@ impl Default for Handover {
 
 /// While alive, this leader's proposals wait and its heartbeats are off; dropping it (also
 /// when the transfer future is cancelled) lets them go and lifts this node's own hold.
-struct Paused<'a>(&'a Cluster);
+struct Paused<'a> {
+    cluster: &'a Cluster,
+    _proposals: RwLockWriteGuard<'a, ()>,
+}
 
 impl Drop for Paused<'_> {
     fn drop(&mut self) {
-        self.0.handover.in_progress.send_replace(false);
-        self.0.raft.runtime_config().heartbeat(true);
-        self.0.hold_elections(Duration::ZERO);
+        self.cluster.raft.runtime_config().heartbeat(true);
+        self.cluster.hold_elections(Duration::ZERO);
     }
 }
 
@@ -200,17 +213,22 @@ impl Cluster {
         node: &MemberNode,
         others: &[MemberNode],
     ) -> Result<(), ClusterError> {
-        let claimed = self.handover.in_progress.send_if_modified(|busy| {
-            let claim = !*busy;
-            *busy = true;
-            claim
-        });
-        if !claimed {
+        let Ok(_running) = self.handover.running.try_lock() else {
             return Err(ClusterError::Unavailable(
                 "another leadership transfer is in progress".into(),
             ));
-        }
-        let paused = Paused(self);
+        };
+        let Ok(proposals) =
+            tokio::time::timeout(SETTLE_TIMEOUT, self.handover.proposals.write()).await
+        else {
+            return Err(ClusterError::Unavailable(format!(
+                "proposals in flight did not finish within {SETTLE_TIMEOUT:?}; try again"
+            )));
+        };
+        let paused = Paused {
+            cluster: self,
+            _proposals: proposals,
+        };
         self.raft.runtime_config().heartbeat(false);
         self.hold_elections(HOLD);
         let millis = u64::try_from(HOLD.as_millis()).unwrap_or(u64::MAX);
@@ -243,6 +261,7 @@ impl Cluster {
     async fn await_successor(&self, to: NodeId, node: &MemberNode) -> Result<(), ClusterError> {
         let deadline = Instant::now() + TRANSFER_TIMEOUT;
         let mut metrics = self.raft.metrics();
+        let mut stepped_down: Option<Instant> = None;
         loop {
             let (leader, waiting_for_log) = {
                 let m = metrics.borrow_and_update();
@@ -252,10 +271,21 @@ impl Cluster {
                     .and_then(|r| r.get(&to).copied().flatten())
                     .map(|l| l.index);
                 let leading = m.state == ServerState::Leader;
+                if !leading {
+                    stepped_down.get_or_insert_with(Instant::now);
+                }
                 (m.current_leader, leading && matched < m.last_log_index)
             };
             if leader == Some(to) {
                 return Ok(());
+            }
+            if stepped_down.is_some_and(|t| t.elapsed() > STEPPED_DOWN_GRACE) {
+                // Something this node cannot fix (say, the target lacks an entry another voter
+                // holds): let the voters elect as usual instead of holding them longer.
+                return Err(ClusterError::Unavailable(format!(
+                    "node {to:016x} did not win an election after this node stepped down; \
+                     the voters elect as usual"
+                )));
             }
             if Instant::now() >= deadline {
                 let now = match leader {
@@ -298,24 +328,18 @@ impl Cluster {
         }
     }
 
-    /// Waits while this node hands leadership over: what it would propose now would renew
-    /// the followers' leases and keep the successor from winning. Afterwards the caller finds
-    /// the new leader as usual.
-    pub(crate) async fn transfer_gate(&self, deadline: Instant) -> Result<(), ClusterError> {
-        if !*self.handover.in_progress.borrow() {
-            return Ok(());
-        }
-        let mut rx = self.handover.in_progress.subscribe();
-        let finished = tokio::time::timeout_at(deadline.into(), rx.wait_for(|busy| !*busy))
+    /// A permit to hand a proposal or a read index to this node's raft; it waits while this
+    /// node hands leadership over (what it proposed now would renew the followers' leases and
+    /// keep the successor from winning). Afterwards the caller finds the new leader as usual.
+    pub(crate) async fn proposal_permit(
+        &self,
+        deadline: Instant,
+    ) -> Result<RwLockReadGuard<'_, ()>, ClusterError> {
+        tokio::time::timeout_at(deadline.into(), self.handover.proposals.read())
             .await
-            .is_ok();
-        if finished {
-            Ok(())
-        } else {
-            Err(ClusterError::Unavailable(
-                "a leadership transfer did not finish in time".into(),
-            ))
-        }
+            .map_err(|_| {
+                ClusterError::Unavailable("a leadership transfer did not finish in time".into())
+            })
     }
 
     /// Starts no election for `hold` (zero: may elect again now). A leader handing over asks
