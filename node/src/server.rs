@@ -302,6 +302,7 @@ impl Node {
             stop.clone(),
         ));
         tracker.spawn(fanout.announce(stop.clone()));
+        tracker.spawn(report_raft_failure(cluster.clone(), stop.clone()));
         tracker.spawn(remove_due(
             cluster.clone(),
             crate::events::RETENTION,
@@ -364,6 +365,19 @@ impl Node {
                 "tasks still running after the shutdown grace period"
             );
         }
+    }
+}
+
+/// Logs, once, that raft stopped on an error and what the operator must do: the process goes
+/// on answering (every request gets the reason) until it is restarted.
+async fn report_raft_failure(cluster: Arc<Cluster>, stop: CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        why = cluster.raft_failed() => tracing::error!(
+            error = %why,
+            "raft stopped: this node serves no reads or writes until it is restarted; fix the \
+             cause (free disk space, replace a failing disk) and restart it on its data dir"
+        ),
     }
 }
 

@@ -145,9 +145,7 @@ impl Cluster {
                 Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
                     return Err(ClusterError::Unavailable(e.to_string()))
                 }
-                Ok(Err(RaftError::Fatal(e))) => {
-                    return Err(ClusterError::Unavailable(e.to_string()))
-                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::raft_stopped(e)),
             };
             let req = PeerRequest::Write {
                 command: command.clone(),
@@ -254,9 +252,7 @@ impl Cluster {
                 Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
                     return Err(ClusterError::Unavailable(e.to_string()))
                 }
-                Ok(Err(RaftError::Fatal(e))) => {
-                    return Err(ClusterError::Unavailable(e.to_string()))
-                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::raft_stopped(e)),
             };
             let req = PeerRequest::ReadIndex {
                 hops_left: hops_left.saturating_sub(1),
@@ -312,9 +308,7 @@ impl Cluster {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
-                Ok(Err(RaftError::Fatal(e))) => {
-                    return Err(ClusterError::Unavailable(e.to_string()))
-                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::raft_stopped(e)),
             };
             let req = PeerRequest::AddMember {
                 id,
@@ -365,6 +359,32 @@ impl Cluster {
                     .since_leader()
                     .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             },
+        }
+    }
+
+    /// Why this node's raft stopped, if it stopped on an error (a storage failure such as a
+    /// full disk): the node then serves nothing until it restarts.
+    pub fn raft_failure(&self) -> Option<String> {
+        self.raft
+            .metrics()
+            .borrow()
+            .running_state
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    /// Waits until this node's raft stops on an error and returns why; pending forever
+    /// otherwise (also after a clean shutdown).
+    pub async fn raft_failed(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Some(why) = self.raft_failure() {
+                return why;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
         }
     }
 

@@ -120,7 +120,7 @@ impl Cluster {
                 tracing::debug!(error = %e, "membership change busy");
                 Ok(Step::Busy)
             }
-            Err(RaftError::Fatal(e)) => Err(ClusterError::Unavailable(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(ClusterError::raft_stopped(e)),
         }
     }
 

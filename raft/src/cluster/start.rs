@@ -214,9 +214,19 @@ impl Cluster {
             ClusterError::Storage(format!("opening {}: {e}", dir.raft_db().display()))
         };
         let db = sled::open(dir.raft_db()).map_err(db_err)?;
-        let log = LogStore::open(&db, tracker).map_err(db_err)?;
+        let mark = dir.applied_mark();
+        let log = LogStore::open(&db, tracker, Some(mark.clone())).map_err(db_err)?;
         let fresh = !log.has_state().map_err(db_err)?;
         let sm = StateMachineStore::open(&db).map_err(db_err)?;
+        let applied = crate::state_machine::applied_index(
+            &crate::state_machine::state_tree(&db).map_err(db_err)?,
+        )
+        .map_err(db_err)?;
+        mark.check(applied)
+            .map_err(|reason| ClusterError::DataDir {
+                path: dir.raft_db(),
+                reason,
+            })?;
         if opts.force_new_cluster {
             if mode != StartMode::Restarted || fresh {
                 return Err(ClusterError::DataDir {
