@@ -218,15 +218,16 @@ impl Cluster {
         let log = LogStore::open(&db, tracker, Some(mark.clone())).map_err(db_err)?;
         let fresh = !log.has_state().map_err(db_err)?;
         let sm = StateMachineStore::open(&db).map_err(db_err)?;
-        let applied = crate::state_machine::applied_index(
-            &crate::state_machine::state_tree(&db).map_err(db_err)?,
-        )
-        .map_err(db_err)?;
-        mark.check(applied)
-            .map_err(|reason| ClusterError::DataDir {
-                path: dir.raft_db(),
-                reason,
-            })?;
+        if !fresh {
+            // A data dir without raft state at all is refused further down, more precisely.
+            let state = crate::state_machine::state_tree(&db).map_err(db_err)?;
+            let applied = crate::state_machine::applied_index(&state).map_err(db_err)?;
+            mark.check(applied)
+                .map_err(|reason| ClusterError::DataDir {
+                    path: dir.raft_db(),
+                    reason,
+                })?;
+        }
         if opts.force_new_cluster {
             if mode != StartMode::Restarted || fresh {
                 return Err(ClusterError::DataDir {
