@@ -311,3 +311,28 @@ async fn rolling_restart_under_load_loses_nothing_and_shows_no_error() -> anyhow
     }
     Ok(())
 }
+
+/// With five voters the old leader's vote is not enough: the successor wins once the other
+/// followers' leases lapse (nothing renews them during a transfer), within the transfer's
+/// bound. Transfers back and forth, each answered once the new leader serves a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_leader_among_five_voters() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(5, &[]).await?;
+    for round in 0..3 {
+        let leader = c.leader(Duration::from_secs(30)).await?;
+        let target = (leader + 2) % 5;
+        let target_id = c.id_of(target).await?;
+        let started = Instant::now();
+        micro_proto::cluster::cluster_client::ClusterClient::new(c.channel(leader).await?)
+            .transfer_leader(micro_proto::cluster::TransferLeaderRequest { id: target_id })
+            .await?;
+        println!(
+            "five voters, round {round}: transfer took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(leader_id(&c, (target + 1) % 5).await?, target_id);
+        let body = json!({"record": {"key": format!("five-{round}"), "value": "dg=="}});
+        assert_eq!(c.post(target, "/store/write", &body).await?.0, 200);
+    }
+    Ok(())
+}
