@@ -179,7 +179,12 @@ async fn a_full_disk_fails_writes_with_the_reason_and_the_node_recovers() -> any
     // Runbook step: free space, restart the node on its data dir.
     std::fs::remove_file(&filler)?;
     let code = tokio::task::block_in_place(|| c.nodes[full].terminate(Duration::from_secs(30)))?;
-    assert_eq!(code, Some(0), "{}", c.nodes[full].log_text());
+    let log = c.nodes[full].log_text();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        !log.contains("hand leadership over"),
+        "a stopped raft has nothing to hand over: {log}"
+    );
     c.nodes[full].start()?;
     c.nodes[full].wait_ready(Duration::from_secs(60)).await?;
     wait_ready(&c.nodes[full].addrs.admin, Duration::from_secs(30)).await?;

@@ -116,7 +116,8 @@ impl Cluster {
     /// timeout. Returns the new leader, or `None` when there was nothing to hand over.
     pub async fn hand_over_leadership(&self) -> Result<Option<NodeId>, ClusterError> {
         let m = self.raft.metrics().borrow().clone();
-        if m.current_leader != Some(self.id) {
+        // A raft stopped on an error keeps showing the role it had: nothing to hand over.
+        if m.current_leader != Some(self.id) || m.running_state.is_err() {
             return Ok(None);
         }
         let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
@@ -151,6 +152,9 @@ impl Cluster {
 
     /// Runs a transfer on this node, which leads (or did when asked).
     async fn transfer_here(&self, to: NodeId) -> Result<(), ClusterError> {
+        if let Some(why) = self.raft_failure() {
+            return Err(ClusterError::raft_stopped(why));
+        }
         if to == self.id {
             return Ok(());
         }
