@@ -1,7 +1,6 @@
-//! The applied mark: the highest applied log index known to be durable, kept in a small file
-//! beside the raft database. sled recovers from a damaged file by dropping everything after the
-//! damage, without an error; a member that forgets entries it acknowledged breaks raft's
-//! guarantees, so a node whose state is behind its mark refuses to start.
+//! The applied mark: the highest applied index known durable, in a file beside the raft database.
+//! sled silently drops everything after damage in its file; a node whose state is behind its
+//! mark would rejoin having forgotten acknowledged entries, so it refuses to start.
 
 use std::io;
 use std::path::PathBuf;

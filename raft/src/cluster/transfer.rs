@@ -1,8 +1,6 @@
-//! Leadership transfer: `micro cluster transfer-leader`, and a leader's hand-over when it
-//! stops. openraft 0.9 has no transfer API, and voters refuse votes while the lease of the
-//! leader they follow is fresh, so the leader arranges it: proposals wait at its gate, its
-//! heartbeats stop, the other voters hold their elections, and once the target holds the whole
-//! log it campaigns until it wins.
+//! Leadership transfer (`micro cluster transfer-leader`, a leader's hand-over when it stops),
+//! built on openraft 0.9, which has none: the leader pauses its proposals and heartbeats, the
+//! other voters hold their elections, and the caught-up target campaigns until it wins.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
