@@ -94,6 +94,8 @@ async fn transfer_leader_to_a_named_node_and_refusals() -> anyhow::Result<()> {
 #[derive(Default)]
 struct Outcome {
     acked: Mutex<BTreeSet<String>>,
+    /// When each write was acknowledged, for the longest stretch without one.
+    acked_at: Mutex<Vec<Instant>>,
     /// Operations that failed on every attempt (what a user would see).
     failed: Mutex<Vec<String>>,
     /// Reads of an acknowledged key that did not find it.
@@ -187,6 +189,7 @@ async fn rolling_restart_under_load_loses_nothing_and_shows_no_error() -> anyhow
                     {
                         Ok((200, _)) => {
                             out.acked.lock().map(|mut a| a.insert(key)).ok();
+                            out.acked_at.lock().map(|mut a| a.push(Instant::now())).ok();
                         }
                         Ok((code, v)) => out
                             .failed
@@ -274,12 +277,20 @@ async fn rolling_restart_under_load_loses_nothing_and_shows_no_error() -> anyhow
         client.await?;
     }
     let term_after = c.members(0).await?.term;
+    let mut at = out.acked_at.lock().map(|a| a.clone()).unwrap_or_default();
+    at.sort();
+    let longest_gap = at
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]))
+        .max()
+        .unwrap_or_default();
 
     let failed = out.failed.lock().map(|f| f.clone()).unwrap_or_default();
     let missing = out.missing.lock().map(|m| m.clone()).unwrap_or_default();
     let acked = out.acked.lock().map(|a| a.clone()).unwrap_or_default();
     println!(
         "{} operations, {} acknowledged writes, {} retried attempts, slowest operation {} ms, \
+         longest stretch without an acknowledged write {longest_gap:?}, \
          terms {term_before} → {term_after}",
         out.ops.load(Ordering::SeqCst),
         acked.len(),
