@@ -31,6 +31,9 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(1);
 const ALIVE: Duration = Duration::from_secs(1);
 /// How long a transfer waits for the proposals in flight to finish (new ones wait meanwhile).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How far behind (in entries) the target may be when proposals are paused: about one append
+/// batch (`max_payload_entries`), so the pause does not wait for a long catch-up.
+const CLOSE_ENOUGH: u64 = 256;
 /// Once this node stepped down, how long the target has to win before the transfer gives up
 /// and lets the voters elect as usual: the followers' leases (`election_timeout_max`, 2 s)
 /// lapse within it, since nothing renews them.
@@ -190,6 +193,34 @@ impl Cluster {
                     "node {to:016x} cannot take over leadership: it does not answer ({e})"
                 )))
             }
+        }
+        // The target catches up while writes still flow, so the pause that follows is short.
+        let close = self
+            .raft
+            .wait(Some(TRANSFER_TIMEOUT))
+            .metrics(
+                |m| {
+                    let matched = m
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(&to).copied().flatten())
+                        .map_or(0, |l| l.index);
+                    m.state != ServerState::Leader
+                        || m.last_log_index.unwrap_or(0) <= matched.saturating_add(CLOSE_ENOUGH)
+                },
+                "the successor catching up",
+            )
+            .await;
+        if close.is_err() {
+            return Err(ClusterError::Unavailable(format!(
+                "node {to:016x} did not catch up with the log within {TRANSFER_TIMEOUT:?}; \
+                 try again once it has (micro cluster members shows its lag)"
+            )));
+        }
+        if self.unless_leading().is_some() {
+            return Err(ClusterError::Unavailable(
+                "this node stopped leading before the transfer began; try again".into(),
+            ));
         }
         let started = Instant::now();
         let outcome = self.hand_to(to, &node, &others).await;
