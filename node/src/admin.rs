@@ -1,4 +1,5 @@
-//! The admin listener (`--admin-address`, :8082): `/health` (the process answers), `/ready`
+//! The admin listener (`--admin-address`, :8082): `/health` (the process answers and its raft
+//! runs), `/ready`
 //! (a member of a cluster whose leader confirms it with a quorum, with this node caught up to
 //! that leader; 503 with the reason otherwise) and `/metrics` (Prometheus text, with the
 //! process's CPU seconds and resident memory as `process_*`).
@@ -107,8 +108,16 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
-async fn health() -> Response {
-    json(StatusCode::OK, serde_json::json!({"status": "ok"}))
+/// 200 while the process serves; 503 once its raft stopped on an error (a full or failing
+/// disk), which only a restart cures, so a liveness probe restarts it.
+async fn health(State(cluster): State<Arc<Cluster>>) -> Response {
+    match cluster.raft_failure() {
+        None => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
+        Some(reason) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "failed", "reason": format!("raft stopped: {reason}")}),
+        ),
+    }
 }
 
 async fn ready(State(cluster): State<Arc<Cluster>>) -> Response {
@@ -146,8 +155,10 @@ pub fn cpu_seconds() -> Option<f64> {
 
 async fn metrics_text(State(cluster): State<Arc<Cluster>>) -> Response {
     let s = cluster.local_status();
+    let commit_index = cluster.commit_index().await.unwrap_or(s.applied_index);
     let gauges = [
         ("micro_raft_term", s.term),
+        ("micro_raft_commit_index", commit_index),
         ("micro_raft_last_log_index", s.last_log_index),
         ("micro_raft_applied_index", s.applied_index),
         ("micro_raft_snapshot_index", s.snapshot_index),

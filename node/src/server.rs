@@ -1,7 +1,8 @@
 //! Starting and stopping a node: bind listeners, start the raft member, serve the edges.
 //!
-//! Shutdown order: the edges stop accepting and finish in-flight requests, workers stop, raft
-//! shuts down, storage flushes, and remaining tasks get a bounded wait.
+//! Shutdown order: a leader hands leadership over (so stopping costs no election timeout), the
+//! edges stop accepting and finish in-flight requests, workers stop, raft shuts down, storage
+//! flushes, the peer server stops, and remaining tasks get a bounded wait.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,7 +80,8 @@ pub struct Node {
     tracker: TaskTracker,
     /// Cancels the edges and workers (a child of the root token).
     stop: CancellationToken,
-    /// Cancels the peer server, after raft has shut down (a child of the root token).
+    /// Cancels the peer server, after raft has shut down. Not a child of the root token: a
+    /// leader handing over at shutdown still needs its peers' votes and appends.
     peer_stop: CancellationToken,
     edges: Vec<tokio::task::JoinHandle<()>>,
     /// How the node came up.
@@ -148,7 +150,9 @@ impl Node {
             learner: cfg.learner,
             force_new_cluster: cfg.force_new_cluster,
         };
-        let peer_stop = stop.child_token();
+        let peer_stop = CancellationToken::new();
+        // Stops the peer server if start-up fails past this point; disarmed once it succeeds.
+        let peer_guard = peer_stop.clone().drop_guard();
         let (cluster, mode) = Cluster::start(opts, &tracker, peer_stop.clone())
             .await
             .context("starting the raft member")?;
@@ -298,12 +302,14 @@ impl Node {
             stop.clone(),
         ));
         tracker.spawn(fanout.announce(stop.clone()));
+        tracker.spawn(report_raft_failure(cluster.clone(), stop.clone()));
         tracker.spawn(remove_due(
             cluster.clone(),
             crate::events::RETENTION,
             stop.clone(),
         ));
 
+        peer_guard.disarm();
         Ok(Node {
             cluster,
             tracker,
@@ -324,6 +330,13 @@ impl Node {
 
     /// Stops the node in order; teardown errors are logged, not returned.
     pub async fn shutdown(self) {
+        match self.cluster.hand_over_leadership().await {
+            Ok(Some(to)) => tracing::info!(to = %format!("{to:016x}"), "handed leadership over"),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hand leadership over; the others will elect")
+            }
+        }
         self.stop.cancel();
         // In-flight requests get a bounded drain: a client that keeps an idle connection open
         // must not hold the node up forever.
@@ -352,6 +365,19 @@ impl Node {
                 "tasks still running after the shutdown grace period"
             );
         }
+    }
+}
+
+/// Logs, once, that raft stopped on an error and what the operator must do: the process goes
+/// on answering (every request gets the reason) until it is restarted.
+async fn report_raft_failure(cluster: Arc<Cluster>, stop: CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        why = cluster.raft_failed() => tracing::error!(
+            error = %why,
+            "raft stopped: this node serves no reads or writes until it is restarted; fix the \
+             cause (free disk space, replace a failing disk) and restart it on its data dir"
+        ),
     }
 }
 

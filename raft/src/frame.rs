@@ -84,6 +84,22 @@ pub enum PeerRequest {
         #[serde(with = "serde_bytes")]
         body: Vec<u8>,
     },
+    /// An operator's leadership transfer to voter `to`, run on the leader.
+    TransferLeader {
+        /// The voter to take over.
+        to: NodeId,
+        /// Forwarding budget.
+        hops_left: u8,
+    },
+    /// From a leader handing over: start no election for `millis` milliseconds (0: elect
+    /// again now). The hold lapses by itself, so a leader that dies mid-transfer leaves no
+    /// member unable to elect.
+    HoldElections {
+        /// How long to hold.
+        millis: u64,
+    },
+    /// From a leader handing over to this member: start an election now.
+    Campaign,
 }
 
 /// An operator's change to the membership.
@@ -199,6 +215,10 @@ pub enum PeerResponse {
     Refused(String),
     /// The application handler's answer, or why it could not answer.
     App(Result<Vec<u8>, String>),
+    /// Leadership transfer outcome.
+    TransferLeader(Result<(), ForwardError>),
+    /// Answer to `HoldElections` or `Campaign`.
+    Election(Result<(), String>),
 }
 
 /// Why a frame could not be read or written.

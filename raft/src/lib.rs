@@ -5,6 +5,7 @@
 //! - [`typ`]: the openraft type config and aliases of its per-API errors.
 //! - [`member`]: [`MemberNode`], what membership records about each node.
 //! - [`log_store`]: the sled raft log with group commit (one fsync serves many appends).
+//! - [`applied_mark`]: the durable applied index beside sled, to detect a data dir that lost data.
 //! - [`state_machine`]: the sled state machine adapter and snapshots.
 //! - [`tls`], [`token`]: the cluster CA, node certificates and join tokens.
 //! - [`frame`]: peer messages and their length-prefixed codec.
@@ -17,6 +18,7 @@
 // openraft's storage and RPC APIs return its large error types by value.
 #![allow(clippy::result_large_err)]
 
+pub mod applied_mark;
 pub mod cluster;
 pub mod contacts;
 pub mod frame;

@@ -14,6 +14,7 @@ use openraft::{RaftLogReader, StorageIOError, Vote};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
+use crate::applied_mark::AppliedMark;
 use crate::typ::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
 const VOTE_KEY: &[u8] = b"vote";
@@ -32,10 +33,19 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    /// Opens the log in `db` and starts the group-commit flusher on `tracker`.
-    pub fn open(db: &sled::Db, tracker: &TaskTracker) -> Result<Self, sled::Error> {
+    /// Opens the log in `db` and starts the group-commit flusher on `tracker`; after each
+    /// flush, the flusher records the applied index it made durable in `mark`.
+    pub fn open(
+        db: &sled::Db,
+        tracker: &TaskTracker,
+        mark: Option<AppliedMark>,
+    ) -> Result<Self, sled::Error> {
         let (tx, rx) = mpsc::unbounded_channel();
-        tracker.spawn(flush_loop(db.clone(), rx));
+        let mark = match mark {
+            Some(m) => Some((crate::state_machine::state_tree(db)?, m)),
+            None => None,
+        };
+        tracker.spawn(flush_loop(db.clone(), rx, mark));
         Ok(LogStore {
             db: db.clone(),
             log: db.open_tree("log")?,
@@ -113,17 +123,42 @@ impl LogStore {
     }
 }
 
-/// Drains queued append callbacks and acknowledges each batch after one fsync.
-async fn flush_loop(db: sled::Db, mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
+/// Drains queued append callbacks and acknowledges each batch after one fsync; then records
+/// in `mark` the applied index that fsync made durable (read before it).
+async fn flush_loop(
+    db: sled::Db,
+    mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>,
+    mark: Option<(sled::Tree, AppliedMark)>,
+) {
+    let mut marked = 0;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while let Ok(cb) = rx.try_recv() {
             batch.push(cb);
         }
         let db = db.clone();
+        let mark = mark.clone();
         let started = std::time::Instant::now();
-        let outcome = match tokio::task::spawn_blocking(move || db.flush()).await {
-            Ok(Ok(_)) => Ok(()),
+        let flushed = tokio::task::spawn_blocking(move || {
+            let applied = match &mark {
+                Some((state, _)) => crate::state_machine::applied_index(state)?,
+                None => 0,
+            };
+            db.flush()?;
+            if let Some((_, file)) = mark.filter(|_| applied > marked) {
+                match file.write(applied) {
+                    Ok(()) => return Ok(applied),
+                    Err(e) => tracing::warn!(error = %e, "writing the applied mark"),
+                }
+            }
+            Ok::<_, sled::Error>(marked)
+        })
+        .await;
+        let outcome = match flushed {
+            Ok(Ok(m)) => {
+                marked = m;
+                Ok(())
+            }
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         };

@@ -86,6 +86,20 @@ impl KvRead for StateReader {
     }
 }
 
+/// The index of the last entry applied to the state tree of `db` (0: none).
+pub fn applied_index(state: &sled::Tree) -> Result<u64, sled::Error> {
+    let raw = state.get(APPLIED_KEY)?;
+    Ok(raw
+        .and_then(|b| bincode::deserialize::<Option<LogId>>(&b).ok())
+        .flatten()
+        .map_or(0, |l| l.index))
+}
+
+/// The state tree of `db`.
+pub fn state_tree(db: &sled::Db) -> Result<sled::Tree, sled::Error> {
+    db.open_tree("state")
+}
+
 /// The snapshot last built or installed in `db`: its metadata and bytes.
 pub fn current_snapshot(db: &sled::Db) -> Result<Option<(SnapshotMeta, Vec<u8>)>, sled::Error> {
     let tree = db.open_tree("snapshot")?;
@@ -113,7 +127,7 @@ impl StateMachineStore {
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
         Ok(StateMachineStore {
             db: db.clone(),
-            state: db.open_tree("state")?,
+            state: state_tree(db)?,
             snapshots: db.open_tree("snapshot")?,
             snapshot_seq: Arc::new(AtomicU64::new(0)),
         })

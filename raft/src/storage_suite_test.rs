@@ -20,7 +20,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> fo
         };
         let dir = tempfile::tempdir().map_err(|e| io(&e))?;
         let db = sled::open(dir.path().join("db")).map_err(|e| io(&e))?;
-        let log = LogStore::open(&db, &TaskTracker::new()).map_err(|e| io(&e))?;
+        let log = LogStore::open(&db, &TaskTracker::new(), None).map_err(|e| io(&e))?;
         let sm = StateMachineStore::open(&db).map_err(|e| io(&e))?;
         Ok((dir, log, sm))
     }

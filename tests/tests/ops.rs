@@ -91,6 +91,22 @@ async fn health_ready_metrics_and_cluster_health() -> anyhow::Result<()> {
             >= sample(&before, "micro_raft_applied_index") + 5.0,
         "{text}"
     );
+    // The commit index moves with writes too, on a follower as on the leader, and is never
+    // behind what the node applied.
+    assert!(
+        sample(&after, "micro_raft_commit_index")
+            >= sample(&before, "micro_raft_commit_index") + 5.0,
+        "{text}"
+    );
+    assert!(
+        sample(&after, "micro_raft_commit_index") >= sample(&after, "micro_raft_applied_index"),
+        "{text}"
+    );
+    let node0 = samples(&get(&admin(0), "/metrics").await.1);
+    assert!(
+        sample(&node0, "micro_raft_commit_index")
+            >= sample(&before, "micro_raft_commit_index") + 5.0
+    );
     assert_eq!(sample(&after, "micro_raft_has_leader"), 1.0);
     assert!(
         text.contains(

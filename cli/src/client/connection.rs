@@ -230,6 +230,13 @@ mod tests {
             Err(Status::unimplemented("not in this fake"))
         }
 
+        async fn transfer_leader(
+            &self,
+            _: tonic::Request<micro_proto::cluster::TransferLeaderRequest>,
+        ) -> Result<tonic::Response<micro_proto::cluster::TransferLeaderResponse>, Status> {
+            Err(Status::unimplemented("not in this fake"))
+        }
+
         type SnapshotStream =
             futures::stream::Empty<Result<micro_proto::cluster::SnapshotChunk, Status>>;
 

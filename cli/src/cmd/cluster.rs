@@ -1,12 +1,15 @@
 //! `micro cluster`: our own cluster administration commands (not in Micro v3).
 //!
 //! `members` prints the Raft membership as an aligned table or as JSON; `health` prints one
-//! line per member and fails unless every member is ready.
+//! line per member and fails unless every member is ready; `remove`, `promote` and
+//! `transfer-leader` change the membership or its leader and print nothing on success.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use micro_proto::cluster::cluster_client::ClusterClient;
-use micro_proto::cluster::{MembersRequest, MembersResponse, PromoteRequest, RemoveRequest};
+use micro_proto::cluster::{
+    MembersRequest, MembersResponse, PromoteRequest, RemoveRequest, TransferLeaderRequest,
+};
 use serde::Serialize;
 
 use super::root::{unknown_subcommand, Globals};
@@ -43,6 +46,11 @@ pub enum ClusterCommand {
     /// Make a learner a voter
     Promote {
         /// The member's id
+        id: String,
+    },
+    /// Move leadership to a voter; returns once it leads and serves writes
+    TransferLeader {
+        /// The voter's id, as `micro cluster members` prints it
         id: String,
     },
 
@@ -107,6 +115,17 @@ pub async fn run(args: ClusterArgs, globals: &Globals) -> Result<()> {
                 .mutate(|ch| {
                     let req = client.request(PromoteRequest { id });
                     async move { ClusterClient::new(ch).promote(req).await.map(drop) }
+                })
+                .await?;
+            Ok(())
+        }
+        ClusterCommand::TransferLeader { id } => {
+            let id = parse_id(&id)?;
+            let client = globals.client().await?;
+            client
+                .mutate(|ch| {
+                    let req = client.request(TransferLeaderRequest { id });
+                    async move { ClusterClient::new(ch).transfer_leader(req).await.map(drop) }
                 })
                 .await?;
             Ok(())

@@ -1,6 +1,6 @@
 //! The cluster admin API: `Members` (each member's id, role, addresses, term and applied
-//! index), `Remove`, `Promote` and `Snapshot` (a consistent copy of the whole state); all for
-//! admins of `micro`.
+//! index), `Remove`, `Promote`, `TransferLeader` and `Snapshot` (a consistent copy of the
+//! whole state); all for admins of `micro`.
 
 use std::sync::Arc;
 
@@ -106,6 +106,17 @@ impl ClusterService {
             .await?;
         Ok(pb::PromoteResponse {})
     }
+
+    /// Cluster.TransferLeader (admins of `micro`).
+    pub async fn transfer_leader(
+        &self,
+        caller: &Caller,
+        req: pb::TransferLeaderRequest,
+    ) -> Result<pb::TransferLeaderResponse, ApiError> {
+        caller.authorize_admin(crate::namespace::DEFAULT_NAMESPACE)?;
+        self.cluster.transfer_leader(req.id).await?;
+        Ok(pb::TransferLeaderResponse {})
+    }
 }
 
 impl ClusterService {
@@ -157,6 +168,7 @@ crate::handlers::grpc_service!(pb::cluster_server::Cluster, ClusterService {
     members => members(pb::MembersRequest) -> pb::MembersResponse;
     remove => remove(pb::RemoveRequest) -> pb::RemoveResponse;
     promote => promote(pb::PromoteRequest) -> pb::PromoteResponse;
+    transfer_leader => transfer_leader(pb::TransferLeaderRequest) -> pb::TransferLeaderResponse;
 }
     type SnapshotStream = ReceiverStream<Result<pb::SnapshotChunk, Status>>;
 
@@ -174,4 +186,5 @@ crate::handlers::json_service!(ClusterService {
     "Cluster.Members" => members,
     "Cluster.Remove" => remove,
     "Cluster.Promote" => promote,
+    "Cluster.TransferLeader" => transfer_leader,
 });

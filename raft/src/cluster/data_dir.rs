@@ -44,6 +44,11 @@ impl DataDir {
         self.root.join("raft")
     }
 
+    /// The applied mark (see [`crate::applied_mark`]), beside the raft database.
+    pub fn applied_mark(&self) -> crate::applied_mark::AppliedMark {
+        crate::applied_mark::AppliedMark::new(self.root.join("applied-mark"))
+    }
+
     pub fn token_file(&self) -> PathBuf {
         self.root.join("join-token")
     }

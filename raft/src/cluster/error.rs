@@ -54,6 +54,17 @@ pub enum ClusterError {
     ShuttingDown,
 }
 
+impl ClusterError {
+    /// This node's raft stopped on `fatal` (a storage failure such as a full disk, or a bug):
+    /// nothing goes through this node until it restarts, which the message tells the operator.
+    pub(crate) fn raft_stopped(fatal: impl std::fmt::Display) -> ClusterError {
+        ClusterError::Unavailable(format!(
+            "this node's raft has stopped ({fatal}); fix the cause (a full or failing disk?) \
+             and restart the node"
+        ))
+    }
+}
+
 impl From<ForwardError> for ClusterError {
     fn from(e: ForwardError) -> Self {
         match e {

@@ -67,6 +67,16 @@ impl PeerHandler for Cluster {
                 PeerRequest::App { channel, body } => {
                     PeerResponse::App(self.handle_app(&channel, body).await)
                 }
+                PeerRequest::TransferLeader { to, hops_left } => PeerResponse::TransferLeader(
+                    self.transfer_leader_hops(to, hops_left)
+                        .await
+                        .map_err(Into::into),
+                ),
+                PeerRequest::HoldElections { millis } => {
+                    self.hold_elections(std::time::Duration::from_millis(millis));
+                    PeerResponse::Election(Ok(()))
+                }
+                PeerRequest::Campaign => PeerResponse::Election(self.campaign().await),
             }
         })
     }

@@ -46,6 +46,8 @@ pub struct Cluster {
     pub(crate) apps: super::AppChannels,
     /// When peers last answered, and when a leader last reached this node.
     pub(crate) contacts: crate::Contacts,
+    /// This member's part in leadership transfers (the proposal gate, election holds).
+    pub(crate) handover: super::transfer::Handover,
 }
 
 /// A member as seen from the answering node.
@@ -128,9 +130,11 @@ impl Cluster {
                 time_ms: now_ms(),
                 command: command.clone(),
             };
-            let fwd = match tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry))
-                .await
-            {
+            let permit = self.proposal_permit(deadline).await?;
+            let written =
+                tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry)).await;
+            drop(permit);
+            let fwd = match written {
                 Err(_) => {
                     return Err(ClusterError::Timeout(
                         "the write was not committed in time".into(),
@@ -141,9 +145,7 @@ impl Cluster {
                 Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
                     return Err(ClusterError::Unavailable(e.to_string()))
                 }
-                Ok(Err(RaftError::Fatal(e))) => {
-                    return Err(ClusterError::Unavailable(e.to_string()))
-                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::raft_stopped(e)),
             };
             let req = PeerRequest::Write {
                 command: command.clone(),
@@ -191,7 +193,8 @@ impl Cluster {
             Ok(PeerResponse::Write(Err(ForwardError::NoLeader(_))))
             | Ok(PeerResponse::ReadIndex(Err(ForwardError::NoLeader(_))))
             | Ok(PeerResponse::AddMember(Err(ForwardError::NoLeader(_))))
-            | Ok(PeerResponse::ChangeMembers(Err(ForwardError::NoLeader(_)))) => {
+            | Ok(PeerResponse::ChangeMembers(Err(ForwardError::NoLeader(_))))
+            | Ok(PeerResponse::TransferLeader(Err(ForwardError::NoLeader(_)))) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 Ok(None)
             }
@@ -235,22 +238,22 @@ impl Cluster {
     pub(crate) async fn read_index(&self, hops_left: u8) -> Result<u64, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
-            let fwd =
-                match tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await {
-                    Err(_) => {
-                        return Err(ClusterError::Unavailable(
-                            "leadership could not be confirmed with a quorum".into(),
-                        ))
-                    }
-                    Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |l| l.index)),
-                    Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
-                    Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
-                        return Err(ClusterError::Unavailable(e.to_string()))
-                    }
-                    Ok(Err(RaftError::Fatal(e))) => {
-                        return Err(ClusterError::Unavailable(e.to_string()))
-                    }
-                };
+            let permit = self.proposal_permit(deadline).await?;
+            let read = tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await;
+            drop(permit);
+            let fwd = match read {
+                Err(_) => {
+                    return Err(ClusterError::Unavailable(
+                        "leadership could not be confirmed with a quorum".into(),
+                    ))
+                }
+                Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |l| l.index)),
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                    return Err(ClusterError::Unavailable(e.to_string()))
+                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::raft_stopped(e)),
+            };
             let req = PeerRequest::ReadIndex {
                 hops_left: hops_left.saturating_sub(1),
             };
@@ -272,6 +275,9 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
         loop {
+            // Waits out a leadership transfer. The learner's catch-up below may take minutes,
+            // so no permit is held across it; a transfer that races it gives up by itself.
+            drop(self.proposal_permit(deadline).await?);
             let membership = self.raft.metrics().borrow().membership_config.clone();
             let membership = membership.membership();
             if membership.voter_ids().any(|v| v == id)
@@ -302,9 +308,7 @@ impl Cluster {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
-                Ok(Err(RaftError::Fatal(e))) => {
-                    return Err(ClusterError::Unavailable(e.to_string()))
-                }
+                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::raft_stopped(e)),
             };
             let req = PeerRequest::AddMember {
                 id,
@@ -356,6 +360,41 @@ impl Cluster {
                     .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             },
         }
+    }
+
+    /// Why this node's raft stopped, if it stopped on an error (a storage failure such as a
+    /// full disk): the node then serves nothing until it restarts.
+    pub fn raft_failure(&self) -> Option<String> {
+        self.raft
+            .metrics()
+            .borrow()
+            .running_state
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    /// Waits until this node's raft stops on an error and returns why; pending forever
+    /// otherwise (also after a clean shutdown).
+    pub async fn raft_failed(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Some(why) = self.raft_failure() {
+                return why;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// The index of the last entry this node knows to be committed (openraft 0.9's metrics do
+    /// not carry it, so it is read from the raft core); `None` once raft has stopped.
+    pub async fn commit_index(&self) -> Option<u64> {
+        self.raft
+            .with_raft_state(|state| state.committed.map_or(0, |l| l.index))
+            .await
+            .ok()
     }
 
     /// A snapshot of the whole replicated state that includes every write acknowledged before

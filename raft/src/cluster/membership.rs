@@ -14,7 +14,7 @@ use crate::frame::{MembershipChange, PeerRequest, PeerResponse};
 use crate::typ::ForwardToLeader;
 use crate::NodeId;
 
-/// How long a membership change or a leader transfer may take.
+/// How long a membership change may take.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one attempt on this node came to.
@@ -38,7 +38,10 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + CHANGE_TIMEOUT;
         loop {
-            let fwd = match self.change_here(&change).await? {
+            let permit = self.proposal_permit(deadline).await?;
+            let step = self.change_here(&change).await;
+            drop(permit);
+            let fwd = match step? {
                 Step::Done => return Ok(()),
                 Step::Forward(f) => f,
                 Step::Busy if Instant::now() < deadline => {
@@ -117,7 +120,7 @@ impl Cluster {
                 tracing::debug!(error = %e, "membership change busy");
                 Ok(Step::Busy)
             }
-            Err(RaftError::Fatal(e)) => Err(ClusterError::Unavailable(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(ClusterError::raft_stopped(e)),
         }
     }
 

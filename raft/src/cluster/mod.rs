@@ -1,6 +1,6 @@
 //! One running raft member: how it starts (bootstrap, join, restart), how client writes reach
 //! the leader, how reads become linearizable on any node, what it answers to peers, and the
-//! application messages services exchange between members.
+//! application messages services exchange between members, and how leadership moves.
 
 mod app;
 mod data_dir;
@@ -10,6 +10,7 @@ mod join;
 mod member;
 mod membership;
 mod start;
+mod transfer;
 
 pub(crate) use app::AppChannels;
 pub use app::{AppError, AppHandler};

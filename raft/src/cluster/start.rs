@@ -214,9 +214,20 @@ impl Cluster {
             ClusterError::Storage(format!("opening {}: {e}", dir.raft_db().display()))
         };
         let db = sled::open(dir.raft_db()).map_err(db_err)?;
-        let log = LogStore::open(&db, tracker).map_err(db_err)?;
+        let mark = dir.applied_mark();
+        let log = LogStore::open(&db, tracker, Some(mark.clone())).map_err(db_err)?;
         let fresh = !log.has_state().map_err(db_err)?;
         let sm = StateMachineStore::open(&db).map_err(db_err)?;
+        if !fresh {
+            // A data dir without raft state at all is refused further down, more precisely.
+            let state = crate::state_machine::state_tree(&db).map_err(db_err)?;
+            let applied = crate::state_machine::applied_index(&state).map_err(db_err)?;
+            mark.check(applied)
+                .map_err(|reason| ClusterError::DataDir {
+                    path: dir.raft_db(),
+                    reason,
+                })?;
+        }
         if opts.force_new_cluster {
             if mode != StartMode::Restarted || fresh {
                 return Err(ClusterError::DataDir {
@@ -284,7 +295,9 @@ impl Cluster {
             secrets: creds.secrets,
             apps: Default::default(),
             contacts,
+            handover: Default::default(),
         });
+        tracker.spawn(cluster.clone().lift_expired_holds(stop.clone()));
         let handler: Arc<dyn PeerHandler> = cluster.clone();
         tracker.spawn(transport::serve(
             endpoint,

@@ -1,0 +1,278 @@
+//! The README's outage runbook, executed: a full disk under the leader (writes fail with the
+//! reason, nothing acknowledged is lost, the node recovers once space is freed and it is
+//! restarted) and a damaged data dir (the node refuses to start; removed, wiped and joined
+//! again it holds everything).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use micro_proto::cluster::{cluster_client::ClusterClient, TransferLeaderRequest};
+use micro_tests::{Cli, TestCluster};
+use serde_json::{json, Value};
+
+/// A tmpfs mounted for the test, unmounted (lazily, in case a process still holds it) on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `64m`) at `at`; `None` when mounting is not permitted.
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes zeros into `file` until the file system is full; returns the bytes written.
+fn fill(file: &Path) -> anyhow::Result<u64> {
+    let mut f = std::fs::File::create(file)?;
+    let chunk = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(_) => break,
+        }
+    }
+    Ok(written)
+}
+
+async fn get(addr: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?;
+    let code = r.status().as_u16();
+    Ok((code, r.json().await.unwrap_or(Value::Null)))
+}
+
+async fn wait_ready(admin: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok((200, _)) = get(admin, "/ready").await {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{admin} not ready in {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Writes `key` through node `i`, retrying for up to 30 s while the cluster elects.
+async fn write_eventually(c: &TestCluster, i: usize, key: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = json!({"record": {"key": key, "value": "dg=="}});
+        let (code, answer) = c.post(i, "/store/write", &body).await?;
+        if code == 200 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "write {key} via node {i}: {code} {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Asserts that node `i`'s replica (behind a read barrier) holds every key of `acked`.
+async fn holds_all(c: &TestCluster, i: usize, acked: &BTreeSet<String>) -> anyhow::Result<()> {
+    let (code, body) = c.post(i, "/store/list", &json!({})).await?;
+    anyhow::ensure!(code == 200, "list via node {i}: {code} {body}");
+    let keys: BTreeSet<String> = body["keys"]
+        .as_array()
+        .map(|k| {
+            k.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let lost: Vec<&String> = acked.difference(&keys).collect();
+    anyhow::ensure!(
+        lost.is_empty(),
+        "node {i} lacks acknowledged writes {lost:?}"
+    );
+    Ok(())
+}
+
+/// Runbook "A disk is full": the leader's data dir is a small tmpfs that fills up. Its writes
+/// fail with the reason, `/health` reports it, the others elect a leader and go on, and after
+/// space is freed and the node restarted it catches up; no acknowledged write is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_with_the_reason_and_the_node_recovers() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(2, &[]).await?;
+    let Some(_tmpfs) = Tmpfs::mount(&c.dir().join("node2"), "64m") else {
+        println!("SKIPPED: mounting a tmpfs is not permitted here (the test needs root)");
+        return Ok(());
+    };
+    let full = c.add_node().await?;
+    let mut acked = BTreeSet::new();
+    for i in 0..20 {
+        let key = format!("before-{i}");
+        write_eventually(&c, i % 3, &key).await?;
+        acked.insert(key);
+    }
+    // The node on the small disk leads, so its full disk stops the cluster's writes for a
+    // moment, the case that matters.
+    let full_id = c.id_of(full).await?;
+    ClusterClient::new(c.channel(0).await?)
+        .transfer_leader(TransferLeaderRequest { id: full_id })
+        .await?;
+    assert_eq!(c.members(1).await?.leader, full_id);
+
+    let filler = c.nodes[full].data_dir.join("filler");
+    let filled = fill(&filler)?;
+    println!("filled the node's disk with {} MiB", filled >> 20);
+    let mut refusal = None;
+    for i in 0..50 {
+        let key = format!("full-{i}");
+        let body = json!({"record": {"key": key, "value": "dg=="}});
+        let (code, answer) = c.post(full, "/store/write", &body).await?;
+        if code == 200 {
+            acked.insert(key);
+            continue;
+        }
+        refusal = Some((code, answer));
+        break;
+    }
+    let (code, answer) = refusal.expect("writes kept succeeding on a full disk");
+    let text = answer.to_string();
+    println!("a write on the full disk: {code} {text}");
+    assert_eq!(code, 503, "{text}");
+    assert!(text.contains("No space left on device"), "{text}");
+    assert!(text.contains("restart the node"), "{text}");
+    let (code, health) = get(&c.nodes[full].addrs.admin, "/health").await?;
+    assert_eq!(code, 503, "{health}");
+    assert!(
+        health["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("No space left on device")),
+        "{health}"
+    );
+    assert!(c.nodes[full].is_running(), "the node must not crash");
+    assert!(
+        c.nodes[full]
+            .log_shows("fix the cause (free disk space", Duration::from_secs(5))
+            .await
+    );
+
+    // The two others elect a leader and take writes.
+    for i in 0..10 {
+        let key = format!("during-{i}");
+        write_eventually(&c, i % 2, &key).await?;
+        acked.insert(key);
+    }
+
+    // Runbook step: free space, restart the node on its data dir.
+    std::fs::remove_file(&filler)?;
+    let code = tokio::task::block_in_place(|| c.nodes[full].terminate(Duration::from_secs(30)))?;
+    let log = c.nodes[full].log_text();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        !log.contains("hand leadership over"),
+        "a stopped raft has nothing to hand over: {log}"
+    );
+    c.nodes[full].start()?;
+    c.nodes[full].wait_ready(Duration::from_secs(60)).await?;
+    wait_ready(&c.nodes[full].addrs.admin, Duration::from_secs(30)).await?;
+    let (code, _) = get(&c.nodes[full].addrs.admin, "/health").await?;
+    assert_eq!(code, 200);
+    write_eventually(&c, full, "after").await?;
+    acked.insert("after".into());
+    for i in 0..3 {
+        holds_all(&c, i, &acked).await?;
+    }
+    Ok(())
+}
+
+/// Runbook "A member's data dir is corrupt": a follower's raft database is damaged while it is
+/// stopped. It refuses to start and says why; removed, wiped and joined again it holds every
+/// write, those made while it was away included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_data_dir_is_refused_and_the_node_rejoins_after_a_wipe() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(3, &[]).await?;
+    let mut acked = BTreeSet::new();
+    for i in 0..60 {
+        let key = format!("k{i}");
+        write_eventually(&c, i % 3, &key).await?;
+        acked.insert(key);
+    }
+    let leader = c.leader(Duration::from_secs(30)).await?;
+    let victim = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let victim_id = c.id_of(victim).await?;
+    let code = tokio::task::block_in_place(|| c.nodes[victim].terminate(Duration::from_secs(30)))?;
+    assert_eq!(code, Some(0));
+
+    // Damage: the second half of the database file becomes garbage, as a failing disk would
+    // leave it.
+    let db = c.nodes[victim].data_dir.join("raft").join("db");
+    let mut bytes = std::fs::read(&db)?;
+    let half = bytes.len() / 2;
+    let mut x = 0x9e37_79b9u32;
+    for b in &mut bytes[half..] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    std::fs::write(&db, bytes)?;
+    c.nodes[victim].start()?;
+    let exit = tokio::task::block_in_place(|| c.nodes[victim].wait_exit(Duration::from_secs(30)))?;
+    let log = c.nodes[victim].log_text();
+    assert_ne!(exit, Some(0), "{log}");
+    println!(
+        "refused: {}",
+        log.lines()
+            .rev()
+            .find(|l| l.contains("data dir"))
+            .unwrap_or_default()
+    );
+    assert!(log.contains("data dir"), "{log}");
+    assert!(
+        log.contains("lost data") || log.contains("corrupt"),
+        "the reason is named: {log}"
+    );
+    for i in 0..10 {
+        let key = format!("away-{i}");
+        write_eventually(&c, other, &key).await?;
+        acked.insert(key);
+    }
+
+    // Runbook step: remove the member, empty its data dir, join it again.
+    let cli = Cli::new()?;
+    cli.use_env_as_admin("ops", &c.nodes[other].addrs.proxy)?;
+    let out = cli.run(&["cluster", "remove", &victim_id.to_string()]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    std::fs::remove_dir_all(&c.nodes[victim].data_dir)?;
+    let join = [
+        "--join".into(),
+        c.nodes[other].addrs.peer.clone(),
+        "--join-token".into(),
+        c.token.clone(),
+    ];
+    c.nodes[victim].extra.extend(join);
+    c.nodes[victim].start()?;
+    c.nodes[victim].wait_ready(Duration::from_secs(60)).await?;
+    wait_ready(&c.nodes[victim].addrs.admin, Duration::from_secs(30)).await?;
+    let view = c.members(victim).await?;
+    assert_eq!(view.members.len(), 3, "{view:?}");
+    assert!(view.members.iter().all(|m| m.id != victim_id), "{view:?}");
+    for i in 0..3 {
+        holds_all(&c, i, &acked).await?;
+    }
+    Ok(())
+}
