@@ -9,6 +9,7 @@ use micro_proto::cluster::{cluster_client::ClusterClient, MembersRequest, Remove
 use micro_tests::{auth, Bearer, NodeAddrs, ServerProcess};
 
 use crate::net::{TestNet, PEER_PORT};
+use crate::skew::Skew;
 
 /// How long a node may take to start, join or restart.
 const READY: Duration = Duration::from_secs(90);
@@ -19,6 +20,8 @@ pub struct Db {
     pub nodes: Vec<ServerProcess>,
     /// The network namespaces, when nodes run in them.
     pub net: Option<TestNet>,
+    /// The nodes' skewable clocks, when they run under libfaketime.
+    pub skew: Option<Skew>,
     /// The default admin's token, which clients and the harness send.
     pub admin: Bearer,
     /// The cluster's join token, for nodes that (re)join.
@@ -27,16 +30,19 @@ pub struct Db {
 }
 
 impl Db {
-    /// Starts `n` nodes in `dir`; in namespaces when `net` is given. `extra` flags go to every node.
+    /// Starts `n` nodes in `dir`; in namespaces when `net` is given, under skewable clocks when
+    /// `skew` is. `extra` flags go to every node.
     pub async fn start(
         n: usize,
         dir: &Path,
         net: Option<TestNet>,
+        skew: Option<Skew>,
         extra: &[String],
     ) -> anyhow::Result<Db> {
         let mut db = Db {
             nodes: Vec::new(),
             net,
+            skew,
             admin: Bearer::anonymous(),
             join_token: String::new(),
             dir: dir.to_owned(),
@@ -51,7 +57,7 @@ impl Db {
                 }
                 flags.extend(db.join_flags(0));
             }
-            let (addrs, wrapper) = match &db.net {
+            let (addrs, mut wrapper) = match &db.net {
                 Some(net) => {
                     let ip = net.ip(i);
                     let addrs = NodeAddrs {
@@ -64,6 +70,9 @@ impl Db {
                 }
                 None => (NodeAddrs::free(), Vec::new()),
             };
+            if let Some(skew) = &db.skew {
+                wrapper.extend(skew.exec_prefix(i));
+            }
             let mut p =
                 ServerProcess::spawn_wrapped(addrs, &dir.join(format!("n{i}")), &flags, wrapper)?;
             p.wait_ready(READY)

@@ -15,6 +15,7 @@ use crate::history::History;
 use crate::nemesis::{run_schedule, NemesisKind};
 use crate::net::TestNet;
 use crate::report;
+use crate::skew::Skew;
 use crate::workload::{self, Clock, RegisterConfig};
 
 /// Which workload to run.
@@ -65,27 +66,44 @@ pub struct TestOptions {
     pub skip_unavailable: bool,
 }
 
+/// What nemesis `kind` needs, made by `make` when the nemesis is on: `Err(why)` when this
+/// machine cannot provide it, which fails the run unless `--skip-unavailable` drops the nemesis.
+fn provide<T>(
+    opts: &mut TestOptions,
+    kind: NemesisKind,
+    make: impl FnOnce() -> Result<anyhow::Result<T>, String>,
+) -> anyhow::Result<Option<T>> {
+    if !opts.nemesis.contains(&kind) {
+        return Ok(None);
+    }
+    match make() {
+        Ok(made) => made.map(Some),
+        Err(why) if opts.skip_unavailable => {
+            println!("nemesis {kind:?} unavailable ({why}); skipped as asked");
+            opts.nemesis.retain(|k| *k != kind);
+            Ok(None)
+        }
+        Err(why) => {
+            bail!("nemesis {kind:?} unavailable: {why} (use --skip-unavailable to run without it)")
+        }
+    }
+}
+
 /// Runs one test; `Ok(true)` when every check passed.
 pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
     if opts.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
-    let net = if opts.nemesis.contains(&NemesisKind::Partition) {
-        match TestNet::available() {
-            Ok(()) => Some(TestNet::create(opts.nodes).context("creating the test network")?),
-            Err(why) if opts.skip_unavailable => {
-                println!("nemesis partition unavailable ({why}); skipped as asked");
-                opts.nemesis.retain(|k| *k != NemesisKind::Partition);
-                None
-            }
-            Err(why) => bail!(
-                "nemesis partition unavailable: {why} (use --skip-unavailable to run without it)"
-            ),
-        }
-    } else {
-        None
-    };
-    std::fs::create_dir_all(&opts.dir)?;
+    let (nodes, dir) = (opts.nodes, opts.dir.clone());
+    let net = provide(&mut opts, NemesisKind::Partition, || {
+        TestNet::available()?;
+        Ok(TestNet::create(nodes).context("creating the test network"))
+    })?;
+    std::fs::create_dir_all(&dir)?;
+    let skew = provide(&mut opts, NemesisKind::Clock, || {
+        let library = Skew::available()?;
+        Ok(Skew::create(library, &dir, nodes))
+    })?;
     println!(
         "jepsen: {} nodes, {:?}, workload {:?}, nemesis {:?}, seed {}, dir {}",
         opts.nodes,
@@ -99,7 +117,7 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
         "--snapshot-threshold".to_owned(),
         opts.snapshot_threshold.to_string(),
     ];
-    let mut db = Db::start(opts.nodes, &opts.dir, net, &extra).await?;
+    let mut db = Db::start(opts.nodes, &opts.dir, net, skew, &extra).await?;
     workload::use_credentials(db.admin.clone());
     let proxies: Vec<String> = (0..opts.nodes).map(|i| db.proxy(i)).collect();
 

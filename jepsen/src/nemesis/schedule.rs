@@ -24,6 +24,9 @@ pub enum NemesisKind {
     /// Replace a node (random or the leader): remove it from the cluster, stop it and empty
     /// its data dir; when healing, it joins again as a new member and catches up.
     Member,
+    /// Move a node's wall clock (random or the leader's) up to a minute ahead or behind
+    /// (libfaketime); set it right when healing.
+    Clock,
 }
 
 impl FromStr for NemesisKind {
@@ -35,8 +38,9 @@ impl FromStr for NemesisKind {
             "pause" => Ok(NemesisKind::Pause),
             "partition" => Ok(NemesisKind::Partition),
             "member" => Ok(NemesisKind::Member),
+            "clock" => Ok(NemesisKind::Clock),
             other => Err(format!(
-                "unknown nemesis {other:?}: expected kill, pause, partition or member"
+                "unknown nemesis {other:?}: expected kill, pause, partition, member or clock"
             )),
         }
     }
@@ -68,6 +72,12 @@ pub enum Fault {
         via: usize,
         leader: bool,
     },
+    /// `node`'s wall clock moved by `offset_s` seconds.
+    Skew {
+        node: usize,
+        offset_s: i64,
+        leader: bool,
+    },
 }
 
 impl fmt::Display for Fault {
@@ -91,6 +101,15 @@ impl fmt::Display for Fault {
             Fault::Replace { node, leader, .. } => write!(
                 f,
                 "replace node {node}{}",
+                if *leader { " (leader)" } else { "" }
+            ),
+            Fault::Skew {
+                node,
+                offset_s,
+                leader,
+            } => write!(
+                f,
+                "clock of node {node}{} {offset_s:+} s",
                 if *leader { " (leader)" } else { "" }
             ),
         }
@@ -126,6 +145,9 @@ pub struct NemesisEvent {
 const QUIET: Duration = Duration::from_secs(2);
 const HOLD_MIN_MS: u64 = 3000;
 const HOLD_MAX_MS: u64 = 5000;
+/// The largest clock offset, either way: far beyond what NTP lets drift, and far inside the
+/// clients' token lifetime, so it exercises the cluster's time handling, not token expiry.
+const MAX_SKEW_S: i64 = 60;
 
 async fn choose(db: &Db, kind: NemesisKind, rng: &mut StdRng) -> Option<Fault> {
     let n = db.nodes.len();
@@ -144,6 +166,11 @@ async fn choose(db: &Db, kind: NemesisKind, rng: &mut StdRng) -> Option<Fault> {
         },
         NemesisKind::Pause => Fault::Pause {
             node,
+            leader: leader.is_some(),
+        },
+        NemesisKind::Clock => Fault::Skew {
+            node,
+            offset_s: rng.gen_range(1..=MAX_SKEW_S) * if rng.gen_bool(0.5) { 1 } else { -1 },
             leader: leader.is_some(),
         },
         NemesisKind::Member => Fault::Replace {
@@ -191,6 +218,7 @@ async fn install(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
         Fault::Bridge { a, b, .. } => net(db)?.partition(&[a.clone(), b.clone()]),
         Fault::OneWay { from, to } => net(db)?.drop_from(*to, *from),
         Fault::Replace { node, via, .. } => db.remove(*node, *via).await,
+        Fault::Skew { node, offset_s, .. } => skew(db)?.set(*node, *offset_s),
     }
 }
 
@@ -202,7 +230,14 @@ async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
         // A removal that failed left the node running and a member: nothing to undo.
         Fault::Replace { node, .. } if db.nodes[*node].is_running() => Ok(()),
         Fault::Replace { node, via, .. } => db.rejoin(*node, *via).await,
+        Fault::Skew { node, .. } => skew(db)?.set(*node, 0),
     }
+}
+
+fn skew(db: &Db) -> anyhow::Result<&crate::skew::Skew> {
+    db.skew
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("clock skew needs the nodes started under libfaketime"))
 }
 
 fn net(db: &Db) -> anyhow::Result<&crate::net::TestNet> {
