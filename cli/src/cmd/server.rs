@@ -155,7 +155,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
 const DEFAULT_LOG_FILTER: &str = "info,openraft=warn";
 
 /// Installs the tracing subscriber: RUST_LOG filter (default [`DEFAULT_LOG_FILTER`]), stderr,
-/// text or JSON.
+/// text or JSON; colours only on a terminal, so files and journald get plain lines.
 fn init_logging(format: LogFormat) -> Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) => EnvFilter::builder()
@@ -166,6 +166,7 @@ fn init_logging(format: LogFormat) -> Result<()> {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
