@@ -208,6 +208,16 @@ impl Db {
         self.nodes[i].wait_ready(READY).await
     }
 
+    /// Node `i`'s sled database file.
+    pub fn database_file(&self, i: usize) -> PathBuf {
+        self.nodes[i].data_dir.join("raft").join("db")
+    }
+
+    /// Waits until node `i` serves, or fails with its log when it stops first.
+    pub async fn wait_ready(&mut self, i: usize) -> anyhow::Result<()> {
+        self.nodes[i].wait_ready(READY).await
+    }
+
     /// Restarts node `i` on its data dir (it must have been killed) and waits until it serves.
     pub async fn restart(&mut self, i: usize) -> anyhow::Result<()> {
         self.nodes[i].start()?;

@@ -27,6 +27,10 @@ pub enum NemesisKind {
     /// Move a node's wall clock (random or the leader's) up to a minute ahead or behind
     /// (libfaketime); set it right when healing.
     Clock,
+    /// Damage a stopped node's database file (truncate it, or flip bytes in it) and start it
+    /// again: it must refuse the damage or serve only what it really holds. A node that refused
+    /// is replaced (removed, emptied, joined afresh) when healing.
+    Disk,
 }
 
 impl FromStr for NemesisKind {
@@ -39,8 +43,9 @@ impl FromStr for NemesisKind {
             "partition" => Ok(NemesisKind::Partition),
             "member" => Ok(NemesisKind::Member),
             "clock" => Ok(NemesisKind::Clock),
+            "disk" => Ok(NemesisKind::Disk),
             other => Err(format!(
-                "unknown nemesis {other:?}: expected kill, pause, partition, member or clock"
+                "unknown nemesis {other:?}: expected kill, pause, partition, member, clock or disk"
             )),
         }
     }
@@ -78,6 +83,48 @@ pub enum Fault {
         offset_s: i64,
         leader: bool,
     },
+    /// `node` killed, its database file damaged, and started again; replaced through `via`
+    /// if it refuses to run.
+    Corrupt {
+        node: usize,
+        via: usize,
+        damage: Damage,
+    },
+}
+
+/// What happens to a database file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// Cut to `percent` of its length.
+    Truncate { percent: u64 },
+    /// The bytes at these positions (millionths of the length) inverted.
+    Flip { at_ppm: Vec<u64> },
+}
+
+impl Damage {
+    fn apply(&self, file: &std::path::Path) -> anyhow::Result<()> {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(file)?;
+        let len = f.metadata()?.len();
+        match self {
+            Damage::Truncate { percent } => f.set_len(len * percent / 100)?,
+            Damage::Flip { at_ppm } => {
+                for ppm in at_ppm {
+                    let at = len * ppm / 1_000_000;
+                    let mut byte = [0u8];
+                    f.seek(SeekFrom::Start(at))?;
+                    f.read_exact(&mut byte)?;
+                    f.seek(SeekFrom::Start(at))?;
+                    f.write_all(&[!byte[0]])?;
+                }
+            }
+        }
+        f.sync_all()?;
+        Ok(())
+    }
 }
 
 impl fmt::Display for Fault {
@@ -103,6 +150,14 @@ impl fmt::Display for Fault {
                 "replace node {node}{}",
                 if *leader { " (leader)" } else { "" }
             ),
+            Fault::Corrupt { node, damage, .. } => match damage {
+                Damage::Truncate { percent } => {
+                    write!(f, "truncate node {node}'s database to {percent}%")
+                }
+                Damage::Flip { at_ppm } => {
+                    write!(f, "flip {} bytes in node {node}'s database", at_ppm.len())
+                }
+            },
             Fault::Skew {
                 node,
                 offset_s,
@@ -126,6 +181,8 @@ pub enum Outcome {
     Skipped(String),
     /// The command failed; the fault may or may not be in place.
     Indeterminate(String),
+    /// The node refused the damage done to it (its message), and was replaced.
+    Refused(String),
 }
 
 /// One line of the fault timeline.
@@ -167,6 +224,21 @@ async fn choose(db: &Db, kind: NemesisKind, rng: &mut StdRng) -> Option<Fault> {
         NemesisKind::Pause => Fault::Pause {
             node,
             leader: leader.is_some(),
+        },
+        NemesisKind::Disk => Fault::Corrupt {
+            node,
+            via: (node + 1) % n,
+            damage: if rng.gen_bool(0.5) {
+                Damage::Truncate {
+                    percent: rng.gen_range(10..90),
+                }
+            } else {
+                Damage::Flip {
+                    at_ppm: (0..rng.gen_range(1..16))
+                        .map(|_| rng.gen_range(0..1_000_000))
+                        .collect(),
+                }
+            },
         },
         NemesisKind::Clock => Fault::Skew {
             node,
@@ -219,10 +291,24 @@ async fn install(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
         Fault::OneWay { from, to } => net(db)?.drop_from(*to, *from),
         Fault::Replace { node, via, .. } => db.remove(*node, *via).await,
         Fault::Skew { node, offset_s, .. } => skew(db)?.set(*node, *offset_s),
+        Fault::Corrupt { node, damage, .. } => {
+            db.nodes[*node].kill();
+            damage.apply(&db.database_file(*node))?;
+            db.nodes[*node].start()
+        }
     }
 }
 
-async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
+/// Undoes `fault`; `Some(message)` when the node refused the damage and was replaced.
+async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<Option<String>> {
+    if let Fault::Corrupt { node, via, .. } = fault {
+        let Err(refused) = db.wait_ready(*node).await else {
+            return Ok(None);
+        };
+        db.remove(*node, *via).await?;
+        db.rejoin(*node, *via).await?;
+        return Ok(Some(refusal(&refused.to_string())));
+    }
     match fault {
         Fault::Kill { node, .. } => db.restart(*node).await,
         Fault::Pause { node, .. } => db.nodes[*node].resume(),
@@ -231,7 +317,24 @@ async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
         Fault::Replace { node, .. } if db.nodes[*node].is_running() => Ok(()),
         Fault::Replace { node, via, .. } => db.rejoin(*node, *via).await,
         Fault::Skew { node, .. } => skew(db)?.set(*node, 0),
+        Fault::Corrupt { .. } => Ok(()),
     }
+    .map(|()| None)
+}
+
+/// What a failed start said: its last line that is not a timestamped log record (the
+/// server prints why it stops as a bare line), else the failure's first line.
+fn refusal(failure: &str) -> String {
+    let said = failure.lines().rev().find(|l| {
+        let l = l.trim();
+        !l.is_empty()
+            && !l.starts_with(|c: char| c.is_ascii_digit())
+            && !l.starts_with("Join token")
+    });
+    said.or_else(|| failure.lines().next())
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 fn skew(db: &Db) -> anyhow::Result<&crate::skew::Skew> {
@@ -285,7 +388,8 @@ pub async fn run_schedule(
         ))
         .await;
         let outcome = match heal(db, &fault).await {
-            Ok(()) => Outcome::Installed,
+            Ok(None) => Outcome::Installed,
+            Ok(Some(why)) => Outcome::Refused(why),
             Err(e) => Outcome::Indeterminate(e.to_string()),
         };
         timeline.push(NemesisEvent {
@@ -296,4 +400,23 @@ pub async fn run_schedule(
         });
     }
     timeline
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_the_last_bare_line() {
+        let failure = "micro server exited with exit status: 1; log:\n\
+            2026-11-24T05:32:01Z  INFO started\n\
+            Join token (also in /d/join-token): MICRO1.x\n\
+            Starting the raft member: the data dir lost data\n\
+            2026-11-24T05:32:02Z ERROR peer did not answer\n";
+        assert_eq!(
+            refusal(failure),
+            "Starting the raft member: the data dir lost data"
+        );
+        assert_eq!(refusal("it hung\nmore"), "more");
+    }
 }
