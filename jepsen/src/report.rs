@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::checker::{Report, SetReport};
+use crate::checker::{LeaseReport, Listing, Report, SetReport};
 use crate::history::{History, OpKind, Outcome};
 use crate::nemesis::NemesisEvent;
 
@@ -114,4 +114,43 @@ pub fn print_set(report: &SetReport, timeline: &[NemesisEvent]) {
 
 fn short(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+/// Prints the registry workload's report.
+pub fn print_leases(report: &LeaseReport, listings: &[Listing], timeline: &[NemesisEvent]) {
+    let [ok, fail, info] = report.renewals;
+    println!(
+        "\nrenewals: {ok} ok, {fail} fail, {info} info; listings: {}",
+        report.listings
+    );
+    print_timeline(timeline);
+    println!(
+        "\nfalse expiries {}, overstays {}",
+        report.false_expiries.len(),
+        report.overstays.len()
+    );
+    for (what, found) in [
+        ("missing while renewed", &report.false_expiries),
+        ("listed after its lease", &report.overstays),
+    ] {
+        if let Some(v) = found.first() {
+            let l = &listings[v.listing];
+            println!(
+                "  e.g. {} {what}: node {} listing at {:.3}-{:.3} s, renewal at {:.3} s",
+                v.instance,
+                l.node,
+                l.invoke_ns as f64 / 1e9,
+                l.complete_ns as f64 / 1e9,
+                v.renewal_invoke_ns as f64 / 1e9
+            );
+        }
+    }
+    println!(
+        "\nverdict: {}",
+        if report.is_valid() {
+            "valid"
+        } else {
+            "INVALID"
+        }
+    );
 }

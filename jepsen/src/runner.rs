@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::checker::{self, CheckerConfig};
+use crate::checker::{self, CheckerConfig, LeaseConfig};
 use crate::db::Db;
 use crate::history::History;
 use crate::nemesis::{run_schedule, NemesisKind};
@@ -18,6 +18,12 @@ use crate::report;
 use crate::skew::Skew;
 use crate::workload::{self, Clock, RegisterConfig};
 
+/// How far past its lease a silent instance may still be listed (the leader's expiry worker
+/// and the removal's commit), and how far apart node clocks may be, for the lease checker.
+/// One second covers what NTP keeps clocks within; the clock nemesis goes far beyond it on
+/// purpose.
+const LEASE_SLACK: Duration = Duration::from_millis(1500);
+
 /// Which workload to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
@@ -25,6 +31,8 @@ pub enum Workload {
     Register,
     /// Every acknowledged write present once on every node.
     Set,
+    /// Registry leases: no renewing instance missing, no silent one staying.
+    Registry,
 }
 
 impl std::str::FromStr for Workload {
@@ -34,8 +42,9 @@ impl std::str::FromStr for Workload {
         match s {
             "register" => Ok(Workload::Register),
             "set" => Ok(Workload::Set),
+            "registry" => Ok(Workload::Registry),
             other => Err(format!(
-                "unknown workload {other:?}: expected register or set"
+                "unknown workload {other:?}: expected register, set or registry"
             )),
         }
     }
@@ -129,6 +138,7 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
     };
     let mut register_tasks = Vec::new();
     let mut set_tasks = Vec::new();
+    let mut lease_tasks = Vec::new();
     for c in 0..opts.concurrency {
         let proxy = proxies[c % proxies.len()].clone();
         match opts.workload {
@@ -146,6 +156,17 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
             Workload::Set => {
                 set_tasks.push(tokio::spawn(workload::set_client(c as u64, proxy, until)))
             }
+            Workload::Registry => {
+                let rng = StdRng::seed_from_u64(opts.seed.wrapping_add(c as u64 + 1));
+                lease_tasks.push(tokio::spawn(workload::lease_client(
+                    c as u64,
+                    c % proxies.len(),
+                    proxy,
+                    clock,
+                    until,
+                    rng,
+                )));
+            }
         }
     }
     let timeline = run_schedule(&mut db, &opts.nemesis, clock.started(), until, &mut rng).await;
@@ -159,6 +180,13 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
     }
     for t in set_tasks {
         adds.extend(t.await?);
+    }
+    let mut leases = workload::LeaseRecord::default();
+    for t in lease_tasks {
+        let r = t.await?;
+        leases.renewals.extend(r.renewals);
+        leases.listings.extend(r.listings);
+        leases.silent.extend(r.silent);
     }
 
     // Heal whatever is left, then let the cluster recover before the final reads.
@@ -189,6 +217,16 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
             let listings = workload::final_listings(&proxies).await?;
             let verdict = checker::check_set(&adds, &listings);
             report::print_set(&verdict, &timeline);
+            verdict.is_valid()
+        }
+        Workload::Registry => {
+            let config = LeaseConfig {
+                ttl_ns: workload::LEASE_TTL.as_nanos() as u64,
+                slack_ns: LEASE_SLACK.as_nanos() as u64,
+            };
+            let verdict =
+                checker::check_leases(&leases.renewals, &leases.listings, &leases.silent, config);
+            report::print_leases(&verdict, &leases.listings, &timeline);
             verdict.is_valid()
         }
     };

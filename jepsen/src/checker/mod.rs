@@ -2,10 +2,12 @@
 //!
 //! [`check`] partitions a [`crate::history::History`] by key (linearizability is compositional)
 //! and runs a Wing–Gong / Lowe search with Porcupine's memo over a register-with-revisions model
-//! on each key; [`set`] checks final listings of set- and append-style workloads.
+//! on each key; [`set`] checks final listings of set- and append-style workloads; [`lease`]
+//! checks registry listings against the instances' renewals.
 
 mod candidates;
 mod diagnose;
+pub mod lease;
 mod linearizable;
 mod register;
 mod search;
@@ -13,6 +15,7 @@ pub mod set;
 mod timeline;
 mod verdict;
 
+pub use lease::{check_leases, LeaseConfig, LeaseReport, LeaseViolation, Listing, Renewal};
 pub use linearizable::{check, CheckerConfig};
 pub use set::{check_same_order, check_set, AddOutcome, OrderDivergence, SetCounts, SetReport};
 pub use verdict::{Counts, KeyReport, OpRef, Report, Verdict, Violation, ViolationKind};

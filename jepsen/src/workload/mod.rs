@@ -4,10 +4,12 @@
 //! through followers as much as through the leader.
 
 mod clock;
+mod lease;
 mod register;
 mod set;
 
 pub use clock::Clock;
+pub use lease::{lease_client, LeaseRecord, LEASE_TTL};
 pub use register::{final_reads, register_client, RegisterConfig};
 pub use set::{final_listings, set_client};
 
@@ -31,8 +33,9 @@ pub fn use_credentials(bearer: Bearer) {
     let _ = CREDENTIALS.set(bearer);
 }
 
-/// Connects to a node's proxy; `None` when it does not answer (the op is then not sent).
-pub async fn connect(proxy: &str) -> Option<StoreClient<Authed>> {
+/// Dials a node's proxy with the run's token; `None` when it does not answer (the op is then
+/// not sent).
+pub async fn dial(proxy: &str) -> Option<Authed> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{proxy}"))
         .ok()?
         .connect_timeout(Duration::from_secs(1))
@@ -42,7 +45,12 @@ pub async fn connect(proxy: &str) -> Option<StoreClient<Authed>> {
         .connect()
         .await
         .ok()
-        .map(|channel| StoreClient::new(bearer.on(channel)))
+        .map(|channel| bearer.on(channel))
+}
+
+/// A store client of a node's proxy; `None` when it does not answer.
+pub async fn connect(proxy: &str) -> Option<StoreClient<Authed>> {
+    dial(proxy).await.map(StoreClient::new)
 }
 
 /// A client's connection to its node: kept across ops (tonic reconnects underneath), dropped
