@@ -24,9 +24,6 @@ const QUEUE: usize = 8192;
 const MAX_BATCH_ITEMS: usize = 1000;
 /// A batch takes no more items once it holds this many bytes (an item may exceed it alone).
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
-/// Batches committing at the same time. Two overlap one batch's commit with the next one's
-/// forming; more would only make batches smaller and entries more numerous.
-const BATCHES_IN_FLIGHT: usize = 2;
 
 /// A kind of write that batches: how big an item is, the one command a batch becomes, and
 /// how that command's response splits into one outcome per item.
@@ -37,6 +34,9 @@ pub trait Batch: Send + Sync + 'static {
     type Outcome: Send + 'static;
     /// The name of the batch-size histogram.
     const SIZE_METRIC: &'static str;
+    /// Batches committing at the same time. Two overlap one batch's commit with the next
+    /// one's forming; more would only make batches smaller and entries more numerous.
+    const IN_FLIGHT: usize = 2;
     /// About how many bytes `item` adds to the command.
     fn size(item: &Self::Item) -> usize;
     /// The command carrying `items`.
@@ -100,7 +100,7 @@ async fn run<B: Batch>(
     tracker: TaskTracker,
     stop: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    let slots = Arc::new(Semaphore::new(B::IN_FLIGHT));
     loop {
         // Take a slot before the first job: while every slot is busy, items pile up in the
         // queue and leave together.

@@ -43,6 +43,7 @@ impl Batch for Registrations {
     type Item = Registration;
     type Outcome = RegistryResponse;
     const SIZE_METRIC: &'static str = "micro_registry_register_batch_size";
+    const IN_FLIGHT: usize = 1;
 
     fn size(r: &Registration) -> usize {
         bincode::serialized_size(r).map_or(0, |n| n as usize)
