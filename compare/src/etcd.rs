@@ -164,10 +164,13 @@ impl EtcdCluster {
     }
 
     /// Waits until every running member answers a linearizable read.
-    async fn wait_healthy(&self, within: Duration) -> Result<()> {
+    async fn wait_healthy(&mut self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
-        for m in self.members.iter().filter(|m| m.child.is_some()) {
+        for m in self.members.iter_mut().filter(|m| m.child.is_some()) {
             loop {
+                if let Some(status) = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    bail!("etcd member {} exited with {status} (see its log)", m.name);
+                }
                 let probe = async {
                     let mut kv = KvClient::new(channel(&m.client).await?);
                     kv.range(rpc::RangeRequest {

@@ -161,7 +161,7 @@ async fn run(args: RunArgs) -> Result<()> {
         "starting micro, etcd and NATS clusters under {}",
         dir.path().display()
     );
-    let mut micro = Micro::start().await?;
+    let mut micro = systems::with_retries("micro", |_| Micro::start()).await?;
     let mut others = systems::start_others(dir.path(), !args.no_nats).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = (

@@ -17,17 +17,14 @@ pub const SUBJECT: &str = "bench.events";
 /// Three JetStream servers started by us; killed when dropped.
 pub struct NatsCluster {
     clients: Vec<String>,
-    monitors: Vec<String>,
     children: Vec<Child>,
 }
 
 impl NatsCluster {
     /// Starts `n` servers with their stores under `dir` and waits until JetStream answers.
     pub async fn start(n: usize, dir: &Path) -> Result<NatsCluster> {
+        std::fs::create_dir_all(dir)?;
         let clients: Vec<String> = (0..n)
-            .map(|_| format!("127.0.0.1:{}", free_tcp()))
-            .collect();
-        let monitors: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_tcp()))
             .collect();
         let routes: Vec<String> = (0..n)
@@ -35,17 +32,11 @@ impl NatsCluster {
             .collect();
         let mut c = NatsCluster {
             clients,
-            monitors,
             children: Vec::new(),
         };
         for i in 0..n {
             let store = dir.join(format!("nats{i}"));
-            let conf = config(
-                i,
-                (&c.clients[i], &c.monitors[i], &routes[i]),
-                &routes,
-                &store,
-            );
+            let conf = config(i, (&c.clients[i], &routes[i]), &routes, &store);
             let path: PathBuf = dir.join(format!("nats{i}.conf"));
             std::fs::write(&path, conf)?;
             let log = std::fs::File::create(dir.join(format!("nats{i}.log")))?;
@@ -75,9 +66,14 @@ impl NatsCluster {
 
     /// Creates the benchmark's stream (file storage, three replicas) once the JetStream
     /// cluster has a meta leader.
-    async fn wait_stream(&self, within: Duration) -> Result<()> {
+    async fn wait_stream(&mut self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         loop {
+            for (i, c) in self.children.iter_mut().enumerate() {
+                if let Some(status) = c.try_wait()? {
+                    bail!("nats-server {i} exited with {status} (see nats{i}.log)");
+                }
+            }
             let attempt = async {
                 let client = async_nats::connect(self.clients[0].as_str()).await?;
                 let js = jetstream::new(client);
@@ -94,10 +90,7 @@ impl NatsCluster {
             match tokio::time::timeout(Duration::from_secs(5), attempt).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) if Instant::now() > deadline => {
-                    bail!(
-                        "no JetStream stream within {within:?}: {e:#}; monitors {:?}",
-                        self.monitors
-                    )
+                    bail!("no JetStream stream within {within:?}: {e:#}")
                 }
                 _ if Instant::now() > deadline => bail!("no JetStream stream within {within:?}"),
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
@@ -117,16 +110,16 @@ impl Drop for NatsCluster {
 
 /// The configuration of server `i`: JetStream on file storage under `store`, clustered with
 /// the others over `routes`.
-/// `own` holds its client, monitoring and route addresses.
-fn config(i: usize, own: (&str, &str, &str), routes: &[String], store: &Path) -> String {
-    let (client, monitor, route) = own;
+/// `own` holds its client and route addresses.
+fn config(i: usize, own: (&str, &str), routes: &[String], store: &Path) -> String {
+    let (client, route) = own;
     let routes = routes
         .iter()
         .map(|r| format!("nats://{r}"))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "server_name: nats{i}\nlisten: {client}\nhttp: {monitor}\n\
+        "server_name: nats{i}\nlisten: {client}\n\
          jetstream {{\n  store_dir: \"{}\"\n  max_memory_store: 256MB\n  max_file_store: 4GB\n}}\n\
          cluster {{\n  name: micro-compare\n  listen: {}\n  routes: [{routes}]\n}}\n",
         store.display(),

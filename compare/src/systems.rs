@@ -163,13 +163,49 @@ fn join(pids: &[u32]) -> String {
 
 /// Starts etcd (and NATS unless `nats` is false) with data under `dir`.
 pub async fn start_others(dir: &Path, nats: bool) -> Result<Others> {
-    let etcd = EtcdCluster::start(3, dir).await?;
+    let etcd = with_retries("etcd", |a| {
+        let d = dir.join(format!("try{a}"));
+        async move { EtcdCluster::start(3, &d).await }
+    })
+    .await?;
     let nats = if nats {
-        Some(NatsCluster::start(3, dir).await?)
+        Some(
+            with_retries("nats", |a| {
+                let d = dir.join(format!("try{a}"));
+                async move { NatsCluster::start(3, &d).await }
+            })
+            .await?,
+        )
     } else {
         None
     };
     Ok(Others { etcd, nats })
+}
+
+/// Starts a cluster, again on fresh ports when a start fails: a port found free can be
+/// taken by another process before the server binds it.
+pub async fn with_retries<T, F, Fut>(what: &str, start: F) -> Result<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut last = None;
+    for attempt in 0..3 {
+        match start(attempt).await {
+            Ok(t) => {
+                eprintln!("{what} cluster up");
+                return Ok(t);
+            }
+            Err(e) => {
+                eprintln!(
+                    "starting the {what} cluster failed (attempt {}): {e:#}",
+                    attempt + 1
+                );
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.expect("three attempts were made"))
 }
 
 /// The resident memory of each process, MiB.
