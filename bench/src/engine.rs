@@ -165,16 +165,23 @@ mod tests {
             duration: Duration::from_secs(60),
             ops: Some(100),
         };
-        let (tally, _) = closed_loop(limits, |c| async move {
-            if c == 0 {
-                anyhow::bail!("client 0 always fails")
+        let calls = Arc::new(AtomicU64::new(0));
+        let (tally, _) = closed_loop(limits, move |_| {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if n % 4 == 0 {
+                    anyhow::bail!("every fourth operation fails")
+                }
+                Ok(())
             }
-            Ok(())
         })
         .await;
-        assert_eq!(tally.done + tally.errors, 100);
-        assert!(tally.errors > 0 && tally.done > 0, "{tally:?}");
-        assert_eq!(tally.first_error.as_deref(), Some("client 0 always fails"));
+        assert_eq!((tally.done, tally.errors), (75, 25));
+        assert_eq!(tally.latency_us.len(), 75);
+        assert_eq!(
+            tally.first_error.as_deref(),
+            Some("every fourth operation fails")
+        );
     }
 
     #[tokio::test]
