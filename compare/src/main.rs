@@ -280,7 +280,7 @@ async fn run(args: RunArgs) -> Result<()> {
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "micro {} · {} · {} · {cpus} CPUs · load average {load_before} before, {} after · \
+        "{} · {} · {} · {cpus} CPUs · load average {load_before} before, {} after · \
          data under {} · {} round(s) of {}{}\n",
         version(
             &micro_tests::binary::micro_bin().display().to_string(),
