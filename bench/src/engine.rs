@@ -169,7 +169,7 @@ mod tests {
         let (tally, _) = closed_loop(limits, move |_| {
             let n = calls.fetch_add(1, Ordering::Relaxed);
             async move {
-                if n % 4 == 0 {
+                if n % 4 == 3 {
                     anyhow::bail!("every fourth operation fails")
                 }
                 Ok(())
