@@ -65,6 +65,40 @@ async fn every_workload_runs_and_reports_its_figures() -> anyhow::Result<()> {
     );
     assert_eq!(stale["ops"], 100, "{stale}");
 
+    // Server figures read from the processes themselves, as micro-compare reads etcd's.
+    let pids: Vec<String> = c
+        .nodes
+        .iter()
+        .filter_map(|n| n.pid())
+        .map(|p| p.to_string())
+        .collect();
+    let publish = bench(
+        &cli,
+        &[
+            "publish",
+            "--clients",
+            "8",
+            "--ops",
+            "100",
+            "--pids",
+            &pids.join(","),
+        ],
+    );
+    assert_eq!(
+        (publish["ops"].as_u64(), publish["errors"].as_u64()),
+        (Some(100), Some(0)),
+        "{publish}"
+    );
+    assert!(
+        publish["server_cpu_s"].as_f64().is_some_and(|s| s > 0.0),
+        "{publish}"
+    );
+    assert_eq!(
+        publish["server_rss_mib"].as_array().map(Vec::len),
+        Some(3),
+        "{publish}"
+    );
+
     let hb = bench(
         &cli,
         &[

@@ -18,9 +18,14 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 "micro-proto",
             ],
         ),
-        ("micro-cli", &["micro-node", "micro-proto"]),
+        ("micro-bench", &[]),
+        ("micro-cli", &["micro-node", "micro-proto", "micro-bench"]),
         ("micro-tests", &["micro-node", "micro-proto", "micro-raft"]),
         ("micro-jepsen", &["micro-proto", "micro-tests"]),
+        (
+            "micro-compare",
+            &["micro-bench", "micro-proto", "micro-tests"],
+        ),
     ];
     table
         .iter()

@@ -1,5 +1,6 @@
 //! `micro bench`: drives a running cluster through its public gRPC or HTTP interfaces with
-//! closed-loop clients (or, for registry heartbeats, at a fixed rate) and prints per workload
+//! closed-loop clients (or, for registry heartbeats, at a fixed rate; the engine is
+//! `micro-bench`'s, shared with `micro-compare`) and prints per workload
 //! the operations, throughput, latency percentiles, errors, and client and server CPU seconds.
 //! Like `etcdctl check perf`, it is pointed at any cluster; nothing here asserts a figure.
 
@@ -15,7 +16,6 @@ use micro_proto::cluster::MembersRequest;
 
 use super::root::Globals;
 use crate::output;
-pub use report::Report;
 
 /// `micro bench`.
 #[derive(Debug, Clone, Args)]
@@ -59,6 +59,9 @@ pub struct BenchArgs {
     /// Admin addresses (host:port, comma-separated) to read server CPU and memory from
     #[arg(long, value_delimiter = ',')]
     pub admin: Vec<String>,
+    /// Process ids of the servers on this machine to read CPU and memory from instead
+    #[arg(long, value_delimiter = ',')]
+    pub pids: Vec<u32>,
     /// Output format
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
@@ -71,6 +74,8 @@ pub enum Workload {
     Put,
     /// Store reads of existing keys (linearizable unless --stale)
     Get,
+    /// Durable event publishes to one topic (events.Stream/Publish, --value-size payloads)
+    Publish,
     /// Registry renewals of --instances instances every --interval
     Heartbeat,
 }

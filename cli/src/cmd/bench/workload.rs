@@ -1,13 +1,17 @@
-//! The workloads: closed-loop clients (put, get) or renewals at a fixed rate (heartbeat), each
-//! operation timed into a histogram, CPU read before and after.
+//! The workloads against a micro cluster: closed-loop store writes and reads and event
+//! publishes, or registry renewals at a fixed rate, each operation timed by `micro-bench`'s
+//! engine, CPU read before and after.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use base64::Engine;
-use hdrhistogram::Histogram;
+use micro_bench::report::{server_figures, ServerFigures};
+use micro_bench::{Limits, Report};
+use micro_proto::events::stream_client::StreamClient;
+use micro_proto::events::PublishRequest;
 use micro_proto::registry::registry_client::RegistryClient;
 use micro_proto::registry::{Node, Options as RegistryOptions, Service};
 use micro_proto::store::store_client::StoreClient;
@@ -15,16 +19,13 @@ use micro_proto::store::{ReadOptions, ReadRequest, Record, WriteRequest};
 use rand::Rng;
 use tonic::transport::Channel;
 
-use super::{BenchArgs, Report, Workload};
+use super::{BenchArgs, Workload};
 use crate::client::Client;
-
-/// What a task measured: latencies of successful operations, their count, and the errors.
-type Tally = (Histogram<u64>, u64, u64);
 
 /// Services the heartbeat instances belong to.
 const HEARTBEAT_SERVICES: usize = 100;
-/// Highest latency recorded, in microseconds (a minute).
-const MAX_LATENCY_US: u64 = 60_000_000;
+/// Topic the publish workload appends to.
+const PUBLISH_TOPIC: &str = "bench";
 
 /// One operation against one member.
 #[derive(Clone)]
@@ -77,6 +78,25 @@ impl Op {
         };
         StoreClient::new(self.channel.clone())
             .read(self.client.request(req))
+            .await?;
+        Ok(())
+    }
+
+    async fn publish(&self, payload: Vec<u8>) -> Result<()> {
+        if let Some(http) = &self.http {
+            let body = serde_json::json!({
+                "topic": PUBLISH_TOPIC,
+                "payload": base64::engine::general_purpose::STANDARD.encode(payload),
+            });
+            return self.post(http, "/events/stream/publish", body).await;
+        }
+        let req = PublishRequest {
+            topic: PUBLISH_TOPIC.into(),
+            payload,
+            ..Default::default()
+        };
+        StreamClient::new(self.channel.clone())
+            .publish(self.client.request(req))
             .await?;
         Ok(())
     }
@@ -134,9 +154,18 @@ fn own_cpu() -> f64 {
     micro_node::admin::cpu_seconds().unwrap_or(0.0)
 }
 
+/// Server CPU and memory: from the processes `--pids` when given (the same reading the
+/// etcd comparison uses), else from `micro_process_cpu_seconds` of each `--admin` node.
+async fn servers(args: &BenchArgs) -> Option<ServerFigures> {
+    if !args.pids.is_empty() {
+        return server_figures(&args.pids);
+    }
+    admin_figures(&args.admin).await
+}
+
 /// Sums `micro_process_cpu_seconds` over the admin addresses and lists resident memory;
 /// `None` without addresses or when one does not answer.
-async fn server_figures(admin: &[String]) -> Option<(f64, Vec<f64>)> {
+async fn admin_figures(admin: &[String]) -> Option<ServerFigures> {
     if admin.is_empty() {
         return None;
     }
@@ -144,8 +173,7 @@ async fn server_figures(admin: &[String]) -> Option<(f64, Vec<f64>)> {
         .timeout(Duration::from_secs(5))
         .build()
         .ok()?;
-    let mut cpu = 0.0;
-    let mut rss = Vec::new();
+    let mut f = ServerFigures::default();
     for a in admin {
         let text = http
             .get(format!("http://{a}/metrics"))
@@ -159,10 +187,11 @@ async fn server_figures(admin: &[String]) -> Option<(f64, Vec<f64>)> {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         };
-        cpu += sample("micro_process_cpu_seconds")?;
-        rss.push(sample("process_resident_memory_bytes").unwrap_or(0.0) / (1024.0 * 1024.0));
+        f.cpu_s += sample("micro_process_cpu_seconds")?;
+        f.rss_mib
+            .push(sample("process_resident_memory_bytes").unwrap_or(0.0) / (1024.0 * 1024.0));
     }
-    Some((cpu, rss))
+    Some(f)
 }
 
 /// Runs the workload of `args` against `targets` (proxy, api) and measures it.
@@ -203,19 +232,12 @@ pub async fn run(
     };
     prepare(args, &ops, &value).await?;
 
-    let cpu_before = (own_cpu(), server_figures(&args.admin).await);
-    let started = Instant::now();
-    let (hist, done, errors) = match args.workload {
-        Workload::Put | Workload::Get => closed_loop(args, &ops, &value).await,
-        Workload::Heartbeat => heartbeats(args, &ops).await,
+    let before = (own_cpu(), servers(args).await);
+    let (tally, elapsed) = match args.workload {
+        Workload::Put | Workload::Get | Workload::Publish => closed_loop(args, ops, value).await,
+        Workload::Heartbeat => heartbeats(args, ops).await,
     };
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu_after = (own_cpu(), server_figures(&args.admin).await);
-    let server_cpu_s = match (&cpu_before.1, &cpu_after.1) {
-        (Some((b, _)), Some((a, _))) => Some(a - b),
-        _ => None,
-    };
-    let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
+    let after = (own_cpu(), servers(args).await);
     let via = if args.http { "http" } else { "grpc" };
     let name = match args.workload {
         Workload::Put => format!("put c={} {via} {:?}", args.clients, args.target),
@@ -225,31 +247,29 @@ pub async fn run(
             args.clients,
             args.target
         ),
+        Workload::Publish => format!("publish c={} {via} {:?}", args.clients, args.target),
         Workload::Heartbeat => format!("heartbeat n={} every {:?}", args.instances, args.interval),
     };
-    Ok(Report {
-        workload: name.to_lowercase(),
-        ops: done,
-        errors,
-        seconds,
-        ops_per_sec: done as f64 / seconds,
-        latency_ms: [q(0.5), q(0.9), q(0.99), q(0.999)],
-        client_cpu_s: cpu_after.0 - cpu_before.0,
-        server_cpu_s,
-        server_rss_mib: cpu_after.1.map(|(_, r)| r).unwrap_or_default(),
-    })
+    let servers = before.1.zip(after.1);
+    Ok(Report::new(
+        name.to_lowercase(),
+        &tally,
+        elapsed,
+        after.0 - before.0,
+        servers,
+    ))
 }
 
 /// What must exist before measuring: the keys a read workload reads, the instances a
 /// heartbeat workload renews.
 async fn prepare(args: &BenchArgs, ops: &[Op], value: &[u8]) -> Result<()> {
     let n = match args.workload {
-        Workload::Put => return Ok(()),
+        Workload::Put | Workload::Publish => return Ok(()),
         Workload::Get => args.keys,
         Workload::Heartbeat => args.instances,
     };
     let next = Arc::new(AtomicU64::new(0));
-    let ttl = (args.interval.as_secs() * 3).max(1) as i64;
+    let ttl = ttl(args);
     let workers = (0..64).map(|w| {
         let (op, next, value) = (ops[w % ops.len()].clone(), next.clone(), value.to_vec());
         let (workload, key_size) = (args.workload, args.key_size);
@@ -272,88 +292,51 @@ async fn prepare(args: &BenchArgs, ops: &[Op], value: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn histogram() -> Histogram<u64> {
-    // Three significant digits up to a minute: a few hundred KiB, fixed.
-    Histogram::new_with_max(MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
+/// A registration's TTL: three renewal periods.
+fn ttl(args: &BenchArgs) -> i64 {
+    (args.interval.as_secs() * 3).max(1) as i64
 }
 
-/// `clients` tasks, each issuing one operation after another until the time or the operation
-/// budget runs out.
-async fn closed_loop(args: &BenchArgs, ops: &[Op], value: &[u8]) -> Tally {
-    let deadline = Instant::now() + args.duration;
-    let budget = Arc::new(AtomicU64::new(args.ops.unwrap_or(u64::MAX)));
-    let tasks = (0..args.clients).map(|c| {
-        let (op, value, budget) = (ops[c % ops.len()].clone(), value.to_vec(), budget.clone());
-        let (workload, keys, key_size, stale) =
-            (args.workload, args.keys, args.key_size, args.stale);
-        tokio::spawn(async move {
-            let mut hist = histogram();
-            let (mut done, mut errors) = (0u64, 0u64);
-            while Instant::now() < deadline
-                && budget
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
-                    .is_ok()
-            {
-                let k = key(rand::thread_rng().gen_range(0..keys), key_size);
-                let t = Instant::now();
-                let outcome = match workload {
-                    Workload::Put => op.put(k, value.clone()).await,
-                    _ => op.get(k, stale).await,
-                };
-                match outcome {
-                    Ok(()) => {
-                        done += 1;
-                        let _ = hist.record((t.elapsed().as_micros() as u64).min(MAX_LATENCY_US));
-                    }
-                    Err(_) => errors += 1,
-                }
+/// `--clients` closed-loop clients, spread over the members round-robin.
+async fn closed_loop(
+    args: &BenchArgs,
+    ops: Vec<Op>,
+    value: Vec<u8>,
+) -> (micro_bench::Tally, Duration) {
+    let limits = Limits {
+        clients: args.clients,
+        duration: args.duration,
+        ops: args.ops,
+    };
+    let (workload, keys, key_size, stale) = (args.workload, args.keys, args.key_size, args.stale);
+    let (ops, value) = (Arc::new(ops), Arc::new(value));
+    micro_bench::closed_loop(limits, move |c| {
+        let (ops, value) = (ops.clone(), value.clone());
+        async move {
+            let op = &ops[c % ops.len()];
+            let k = key(rand::thread_rng().gen_range(0..keys), key_size);
+            match workload {
+                Workload::Put => op.put(k, value.to_vec()).await,
+                Workload::Publish => op.publish(value.to_vec()).await,
+                _ => op.get(k, stale).await,
             }
-            (hist, done, errors)
-        })
-    });
-    merge(futures::future::join_all(tasks).await)
+        }
+    })
+    .await
 }
 
-/// Renews every instance once per interval, spread evenly, with at most `clients` renewals
-/// in flight; latency is measured from each renewal's due time, so a backlog shows.
-async fn heartbeats(args: &BenchArgs, ops: &[Op]) -> Tally {
-    let per = args.interval.as_secs_f64() / args.instances as f64;
-    let ttl = (args.interval.as_secs() * 3).max(1) as i64;
-    let slots = Arc::new(tokio::sync::Semaphore::new(args.clients.max(1)));
-    let start = Instant::now();
+/// Renews every instance once per interval, spread evenly, with at most `--clients`
+/// renewals in flight.
+async fn heartbeats(args: &BenchArgs, ops: Vec<Op>) -> (micro_bench::Tally, Duration) {
+    let every = args.interval.div_f64(args.instances as f64);
     let total = args
         .ops
         .unwrap_or(u64::MAX)
-        .min((args.duration.as_secs_f64() / per) as u64);
-    let mut tasks = Vec::new();
-    for n in 0..total {
-        let due = start + Duration::from_secs_f64(n as f64 * per);
-        tokio::time::sleep_until(due.into()).await;
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            break;
-        };
+        .min((args.duration.as_secs_f64() / every.as_secs_f64()) as u64);
+    let (instances, ttl) = (args.instances, ttl(args));
+    micro_bench::fixed_rate(total, every, args.clients, move |n| {
         let op = ops[n as usize % ops.len()].clone();
-        let instance = n as usize % args.instances;
-        tasks.push(tokio::spawn(async move {
-            let _permit = permit;
-            let mut hist = histogram();
-            let ok = op.renew(instance, ttl).await.is_ok();
-            if ok {
-                let _ = hist.record((due.elapsed().as_micros() as u64).min(MAX_LATENCY_US));
-            }
-            (hist, u64::from(ok), u64::from(!ok))
-        }));
-    }
-    merge(futures::future::join_all(tasks).await)
-}
-
-fn merge(results: Vec<Result<Tally, tokio::task::JoinError>>) -> Tally {
-    let mut all = histogram();
-    let (mut done, mut errors) = (0, 0);
-    for (h, d, e) in results.into_iter().flatten() {
-        let _ = all.add(&h);
-        done += d;
-        errors += e;
-    }
-    (all, done, errors)
+        async move { op.renew(n as usize % instances, ttl).await }
+    })
+    .await
 }

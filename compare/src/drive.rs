@@ -1,0 +1,266 @@
+//! `micro-compare drive`: one measured run against etcd or NATS, in its own process (as
+//! `micro bench` is for micro), so each side's client CPU is its own. Prints the
+//! [`Report`] as JSON.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use micro_bench::report::server_figures;
+use micro_bench::{process, Limits, Report};
+use rand::Rng;
+
+use crate::etcd::EtcdOp;
+use crate::nats::NatsOp;
+
+/// Arguments of `micro-compare drive`, named as `micro bench`'s.
+#[derive(Debug, Clone, Args)]
+pub struct DriveArgs {
+    /// Which system
+    #[arg(value_enum)]
+    pub system: System,
+    /// What to measure
+    #[arg(value_enum)]
+    pub workload: DriveWorkload,
+    /// Client addresses (host:port, comma-separated); clients are spread over them
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub endpoints: Vec<String>,
+    /// Concurrent closed-loop clients (keepalive: most renewals in flight)
+    #[arg(long, default_value_t = 1)]
+    pub clients: usize,
+    /// How long to run
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Stop after this many operations instead
+    #[arg(long)]
+    pub ops: Option<u64>,
+    /// Key size in bytes
+    #[arg(long, default_value_t = 8)]
+    pub key_size: usize,
+    /// Value size in bytes
+    #[arg(long, default_value_t = 256)]
+    pub value_size: usize,
+    /// Distinct keys written or read
+    #[arg(long, default_value_t = 1000)]
+    pub keys: usize,
+    /// Reads are serializable (etcd's local, possibly stale read)
+    #[arg(long)]
+    pub stale: bool,
+    /// Use etcd's HTTP/JSON gateway instead of gRPC
+    #[arg(long)]
+    pub http: bool,
+    /// Leases kept alive (keepalive)
+    #[arg(long, default_value_t = 10_000)]
+    pub instances: usize,
+    /// Renewal period of each lease (keepalive)
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Process ids of the servers, to read their CPU and memory
+    #[arg(long, value_delimiter = ',')]
+    pub pids: Vec<u32>,
+}
+
+/// The system driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum System {
+    /// etcd v3.
+    Etcd,
+    /// NATS JetStream.
+    Nats,
+}
+
+/// What `drive` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriveWorkload {
+    /// Writes of random keys (etcd)
+    Put,
+    /// Reads of existing keys (etcd)
+    Get,
+    /// Durable publishes (NATS JetStream)
+    Publish,
+    /// Lease renewals of --instances leases every --interval (etcd)
+    Keepalive,
+}
+
+/// A key of `size` bytes, as `micro bench` makes them.
+pub fn key(i: usize, size: usize) -> Vec<u8> {
+    let k = format!("{i:0size$}");
+    k.as_bytes()[k.len() - size.min(k.len())..].to_vec()
+}
+
+/// Runs one measured workload and returns its report.
+pub async fn run(args: DriveArgs) -> Result<Report> {
+    use DriveWorkload::*;
+    match (args.system, args.workload) {
+        (System::Etcd, Put | Get | Keepalive) | (System::Nats, Publish) => {}
+        (s, w) => bail!("{s:?} has no {w:?} workload here"),
+    }
+    let value: Arc<Vec<u8>> = {
+        let mut rng = rand::thread_rng();
+        Arc::new((0..args.value_size).map(|_| rng.gen()).collect())
+    };
+    let limits = Limits {
+        clients: args.clients,
+        duration: args.duration,
+        ops: args.ops,
+    };
+    let via = if args.http { "http" } else { "grpc" };
+    let (name, measured) = match args.system {
+        System::Nats => {
+            let mut ops = Vec::new();
+            for e in &args.endpoints {
+                ops.push(NatsOp::connect(e).await?);
+            }
+            let ops = Arc::new(ops);
+            let before = (process::cpu_seconds(None), server_figures(&args.pids));
+            let (tally, elapsed) = micro_bench::closed_loop(limits, move |c| {
+                let (ops, value) = (ops.clone(), value.clone());
+                async move { ops[c % ops.len()].publish(value.to_vec()).await }
+            })
+            .await;
+            (
+                format!("publish c={}", args.clients),
+                (before, tally, elapsed),
+            )
+        }
+        System::Etcd => {
+            let http = args.http.then(reqwest::Client::new);
+            let mut ops = Vec::new();
+            for e in &args.endpoints {
+                ops.push(EtcdOp::connect(e, http.clone()).await?);
+            }
+            match args.workload {
+                Keepalive => keepalive(&args, ops).await?,
+                _ => {
+                    if args.workload == Get {
+                        prepare_keys(&args, &ops, &value).await?;
+                    }
+                    let ops = Arc::new(ops);
+                    let (workload, keys, key_size, stale) =
+                        (args.workload, args.keys, args.key_size, args.stale);
+                    let before = (process::cpu_seconds(None), server_figures(&args.pids));
+                    let (tally, elapsed) = micro_bench::closed_loop(limits, move |c| {
+                        let (ops, value) = (ops.clone(), value.clone());
+                        async move {
+                            let op = &ops[c % ops.len()];
+                            let k = key(rand::thread_rng().gen_range(0..keys), key_size);
+                            match workload {
+                                Put => op.put(k, value.to_vec(), 0).await,
+                                _ => op.get(k, stale).await,
+                            }
+                        }
+                    })
+                    .await;
+                    let name = match args.workload {
+                        Put => format!("put c={} {via}", args.clients),
+                        _ => format!(
+                            "get{} c={} {via}",
+                            if args.stale { " stale" } else { "" },
+                            args.clients
+                        ),
+                    };
+                    (name, (before, tally, elapsed))
+                }
+            }
+        }
+    };
+    let (before, tally, elapsed) = measured;
+    let after = (process::cpu_seconds(None), server_figures(&args.pids));
+    Ok(Report::new(
+        name,
+        &tally,
+        elapsed,
+        after.0.unwrap_or(0.0) - before.0.unwrap_or(0.0),
+        before.1.zip(after.1),
+    ))
+}
+
+type Measured = (
+    (Option<f64>, Option<micro_bench::report::ServerFigures>),
+    micro_bench::Tally,
+    Duration,
+);
+
+/// Writes the keys a read workload reads, 64 at a time.
+async fn prepare_keys(args: &DriveArgs, ops: &[EtcdOp], value: &[u8]) -> Result<()> {
+    let limits = Limits {
+        clients: 64,
+        duration: Duration::from_secs(3600),
+        ops: Some(args.keys as u64),
+    };
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (ops, value, key_size) = (
+        Arc::new(ops.to_vec()),
+        Arc::new(value.to_vec()),
+        args.key_size,
+    );
+    let (tally, _) = micro_bench::closed_loop(limits, move |c| {
+        let (ops, value, next) = (ops.clone(), value.clone(), next.clone());
+        async move {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ops[c % ops.len()]
+                .put(key(i, key_size), value.to_vec(), 0)
+                .await
+        }
+    })
+    .await;
+    match tally.first_error {
+        Some(e) => bail!("writing the keys to read: {e}"),
+        None => Ok(()),
+    }
+}
+
+/// etcd's twin of registry heartbeats: `--instances` leases (each with a key attached, as a
+/// registration would be), each renewed once per `--interval` at a fixed rate.
+async fn keepalive(args: &DriveArgs, ops: Vec<EtcdOp>) -> Result<(String, Measured)> {
+    let ttl = (args.interval.as_secs() * 3).max(1) as i64;
+    let limits = Limits {
+        clients: 64,
+        duration: Duration::from_secs(3600),
+        ops: Some(args.instances as u64),
+    };
+    let leases = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.instances)));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let (ops, leases, next) = (Arc::new(ops.clone()), leases.clone(), next.clone());
+        let (tally, _) = micro_bench::closed_loop(limits, move |c| {
+            let (ops, leases, next) = (ops.clone(), leases.clone(), next.clone());
+            async move {
+                let op = &ops[c % ops.len()];
+                let id = op.grant(ttl).await?;
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let k = format!("bench/instances/{i}").into_bytes();
+                op.put(
+                    k,
+                    format!("10.0.{}.{}:8080", i >> 8 & 255, i & 255).into_bytes(),
+                    id,
+                )
+                .await?;
+                // std Mutex: held for one push, never across an await.
+                leases.lock().expect("lease list").push(id);
+                Ok(())
+            }
+        })
+        .await;
+        if let Some(e) = tally.first_error {
+            bail!("granting the leases: {e}");
+        }
+    }
+    let leases: Arc<Vec<i64>> = Arc::new(std::mem::take(&mut *leases.lock().expect("lease list")));
+    let every = args.interval.div_f64(args.instances as f64);
+    let total = args
+        .ops
+        .unwrap_or(u64::MAX)
+        .min((args.duration.as_secs_f64() / every.as_secs_f64()) as u64);
+    let before = (process::cpu_seconds(None), server_figures(&args.pids));
+    let ops = Arc::new(ops);
+    let (tally, elapsed) = micro_bench::fixed_rate(total, every, args.clients, move |n| {
+        let op = ops[n as usize % ops.len()].clone();
+        let id = leases[n as usize % leases.len()];
+        async move { op.keep_alive(id).await }
+    })
+    .await;
+    let name = format!("keepalive n={} every {:?}", args.instances, args.interval);
+    Ok((name, (before, tally, elapsed)))
+}
