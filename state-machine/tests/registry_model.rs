@@ -210,7 +210,7 @@ impl Model {
     }
 }
 
-fn command(op: &Op) -> RegistryCommand {
+fn registration(op: &Op) -> Registration {
     match op {
         Op::Register {
             name,
@@ -218,7 +218,7 @@ fn command(op: &Op) -> RegistryCommand {
             endpoint,
             nodes,
             ttl_s,
-        } => RegistryCommand::Register {
+        } => Registration {
             domain: DOMAIN.into(),
             name: name.to_string(),
             version: version.to_string(),
@@ -226,6 +226,13 @@ fn command(op: &Op) -> RegistryCommand {
             nodes: nodes.iter().map(|(id, p)| instance(id, *p)).collect(),
             ttl_ms: ttl_s * 1000,
         },
+        other => unreachable!("not a registration: {other:?}"),
+    }
+}
+
+fn command(op: &Op) -> RegistryCommand {
+    match op {
+        Op::Register { .. } => RegistryCommand::Register(registration(op)),
         Op::Deregister { name, version, ids } => RegistryCommand::Deregister {
             domain: DOMAIN.into(),
             name: name.to_string(),
@@ -234,27 +241,7 @@ fn command(op: &Op) -> RegistryCommand {
         },
         Op::Expire => RegistryCommand::Expire { limit: 1000 },
         Op::Batch(ops) => RegistryCommand::RegisterBatch {
-            registrations: ops
-                .iter()
-                .map(|op| match command(op) {
-                    RegistryCommand::Register {
-                        domain,
-                        name,
-                        version,
-                        definition,
-                        nodes,
-                        ttl_ms,
-                    } => Registration {
-                        domain,
-                        name,
-                        version,
-                        definition,
-                        nodes,
-                        ttl_ms,
-                    },
-                    other => unreachable!("a batch holds registrations, not {other:?}"),
-                })
-                .collect(),
+            registrations: ops.iter().map(registration).collect(),
         },
         Op::Tick(_) => unreachable!("ticks are not applied"),
     }

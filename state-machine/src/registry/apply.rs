@@ -22,24 +22,7 @@ pub fn apply(
     ctx: &ApplyContext,
 ) -> Result<RegistryResponse, ApplyError> {
     match cmd {
-        RegistryCommand::Register {
-            domain,
-            name,
-            version,
-            definition,
-            nodes,
-            ttl_ms,
-        } => {
-            let one = Registration {
-                domain,
-                name,
-                version,
-                definition,
-                nodes,
-                ttl_ms,
-            };
-            register(txn, one, ctx)
-        }
+        RegistryCommand::Register(one) => register(txn, one, ctx),
         RegistryCommand::RegisterBatch { registrations } => {
             // A refused registration stages nothing (see `register`), so the ones after it
             // apply as if it had been an entry of its own.
@@ -359,12 +342,12 @@ mod tests {
         }
     }
 
-    fn register(
+    fn registration(
         version: &str,
         definition: Option<Definition>,
         nodes: Vec<Instance>,
-    ) -> RegistryCommand {
-        RegistryCommand::Register {
+    ) -> Registration {
+        Registration {
             domain: "micro".into(),
             name: "greeter".into(),
             version: version.into(),
@@ -372,6 +355,14 @@ mod tests {
             nodes,
             ttl_ms: 10_000,
         }
+    }
+
+    fn register(
+        version: &str,
+        definition: Option<Definition>,
+        nodes: Vec<Instance>,
+    ) -> RegistryCommand {
+        RegistryCommand::Register(registration(version, definition, nodes))
     }
 
     fn run(
@@ -473,27 +464,8 @@ mod tests {
     #[test]
     fn a_batch_applies_each_registration_on_its_own() {
         let mut map = BTreeMap::new();
-        let item = |version: &str, definition, id: &str| match register(
-            version,
-            definition,
-            vec![node(id, "a:1")],
-        ) {
-            RegistryCommand::Register {
-                domain,
-                name,
-                version,
-                definition,
-                nodes,
-                ttl_ms,
-            } => Registration {
-                domain,
-                name,
-                version,
-                definition,
-                nodes,
-                ttl_ms,
-            },
-            _ => unreachable!(),
+        let item = |version: &str, definition, id: &str| {
+            registration(version, definition, vec![node(id, "a:1")])
         };
         let batch = RegistryCommand::RegisterBatch {
             registrations: vec![

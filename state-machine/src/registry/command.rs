@@ -7,22 +7,10 @@ use super::{Definition, Instance, RegistryError};
 /// A replicated registry change. Append-only enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RegistryCommand {
-    /// Register (or renew) instances of a service version for `ttl_ms` from the entry's time.
-    Register {
-        /// Namespace.
-        domain: String,
-        /// Service name.
-        name: String,
-        /// Version.
-        version: String,
-        /// The version's definition; `None` renews instances of a version whose definition is
-        /// unchanged (answered [`RegistryResponse::NeedDefinition`] if the version is gone).
-        definition: Option<Definition>,
-        /// The instances.
-        nodes: Vec<Instance>,
-        /// Lease length.
-        ttl_ms: u64,
-    },
+    /// One registration on its own (what nodes proposed before `RegisterBatch`). It was a
+    /// struct variant with the same fields in the same order, which bincode encodes to the
+    /// same bytes, so entries written then still decode.
+    Register(Registration),
     /// Remove instances of a service version; with no node ids, all of them.
     Deregister {
         /// Namespace.
@@ -48,8 +36,7 @@ pub enum RegistryCommand {
     },
 }
 
-/// One registration (or renewal) of instances of a service version, as a `RegisterBatch`
-/// carries it; the fields mean what they mean in [`RegistryCommand::Register`].
+/// Register (or renew) instances of a service version for `ttl_ms` from the entry's time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// Namespace.
@@ -58,7 +45,8 @@ pub struct Registration {
     pub name: String,
     /// Version.
     pub version: String,
-    /// The definition, `None` for a renewal of an unchanged version.
+    /// The version's definition; `None` renews instances of a version whose definition is
+    /// unchanged (answered [`RegistryResponse::NeedDefinition`] if the version is gone).
     pub definition: Option<Definition>,
     /// The instances.
     pub nodes: Vec<Instance>,
@@ -93,4 +81,51 @@ pub enum RegistryResponse {
         /// One response per registration.
         results: Vec<RegistryResponse>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The struct variant `Register` used to be, field for field.
+    #[derive(Serialize)]
+    enum Before {
+        Register {
+            domain: String,
+            name: String,
+            version: String,
+            definition: Option<Definition>,
+            nodes: Vec<Instance>,
+            ttl_ms: u64,
+        },
+    }
+
+    #[test]
+    fn register_encodes_as_the_struct_variant_it_replaced() {
+        let node = Instance {
+            id: "n1".into(),
+            address: "a:1".into(),
+            ..Default::default()
+        };
+        let now = RegistryCommand::Register(Registration {
+            domain: "micro".into(),
+            name: "greeter".into(),
+            version: "v1".into(),
+            definition: Some(Definition::default()),
+            nodes: vec![node.clone()],
+            ttl_ms: 9000,
+        });
+        let before = Before::Register {
+            domain: "micro".into(),
+            name: "greeter".into(),
+            version: "v1".into(),
+            definition: Some(Definition::default()),
+            nodes: vec![node],
+            ttl_ms: 9000,
+        };
+        assert_eq!(
+            bincode::serialize(&now).unwrap(),
+            bincode::serialize(&before).unwrap()
+        );
+    }
 }
