@@ -169,6 +169,31 @@ impl TestCluster {
         }
     }
 
+    /// Fails unless node `i` (a linearizable listing of the default store table through its
+    /// gateway) holds every key of `acked`; the error names the missing ones.
+    pub async fn assert_holds(
+        &self,
+        i: usize,
+        acked: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<()> {
+        let (code, body) = self.post(i, "/store/list", &serde_json::json!({})).await?;
+        anyhow::ensure!(code == 200, "listing through node {i}: {code} {body}");
+        let keys: std::collections::BTreeSet<&str> = body["keys"]
+            .as_array()
+            .map(|k| k.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let lost: Vec<&String> = acked
+            .iter()
+            .filter(|k| !keys.contains(k.as_str()))
+            .collect();
+        anyhow::ensure!(
+            lost.is_empty(),
+            "node {i} lost {} acknowledged writes: {lost:?}",
+            lost.len()
+        );
+        Ok(())
+    }
+
     /// POSTs JSON to node `i`'s gateway as the admin; returns the status and the JSON (or
     /// text) body.
     pub async fn post(

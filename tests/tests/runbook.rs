@@ -89,26 +89,6 @@ async fn write_eventually(c: &TestCluster, i: usize, key: &str) -> anyhow::Resul
     }
 }
 
-/// Asserts that node `i`'s replica (behind a read barrier) holds every key of `acked`.
-async fn holds_all(c: &TestCluster, i: usize, acked: &BTreeSet<String>) -> anyhow::Result<()> {
-    let (code, body) = c.post(i, "/store/list", &json!({})).await?;
-    anyhow::ensure!(code == 200, "list via node {i}: {code} {body}");
-    let keys: BTreeSet<String> = body["keys"]
-        .as_array()
-        .map(|k| {
-            k.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let lost: Vec<&String> = acked.difference(&keys).collect();
-    anyhow::ensure!(
-        lost.is_empty(),
-        "node {i} lacks acknowledged writes {lost:?}"
-    );
-    Ok(())
-}
-
 /// Runbook "The leader is stuck": the leader freezes (SIGSTOP, as a hung process or a stalled
 /// machine). The followers elect one of them and take writes; the stuck node, killed and
 /// restarted on its data dir, rejoins as a follower with every write.
@@ -155,7 +135,7 @@ async fn a_stuck_leader_is_replaced_and_rejoins_after_a_restart() -> anyhow::Res
     write_eventually(&c, stuck, "after").await?;
     acked.insert("after".into());
     for i in 0..3 {
-        holds_all(&c, i, &acked).await?;
+        c.assert_holds(i, &acked).await?;
     }
     Ok(())
 }
@@ -245,7 +225,7 @@ async fn a_full_disk_fails_writes_with_the_reason_and_the_node_recovers() -> any
     write_eventually(&c, full, "after").await?;
     acked.insert("after".into());
     for i in 0..3 {
-        holds_all(&c, i, &acked).await?;
+        c.assert_holds(i, &acked).await?;
     }
     Ok(())
 }
@@ -324,7 +304,7 @@ async fn a_damaged_data_dir_is_refused_and_the_node_rejoins_after_a_wipe() -> an
     assert_eq!(view.members.len(), 3, "{view:?}");
     assert!(view.members.iter().all(|m| m.id != victim_id), "{view:?}");
     for i in 0..3 {
-        holds_all(&c, i, &acked).await?;
+        c.assert_holds(i, &acked).await?;
     }
     Ok(())
 }
