@@ -17,3 +17,10 @@ pub mod report;
 
 pub use engine::{closed_loop, fixed_rate, Limits, Tally};
 pub use report::Report;
+
+/// Key `i` of `size` bytes (its last digits, zero-padded), so every system is given the same
+/// keys.
+pub fn key(i: usize, size: usize) -> String {
+    let k = format!("{i:0size$}");
+    k[k.len() - size.min(k.len())..].to_owned()
+}

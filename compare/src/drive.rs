@@ -83,10 +83,9 @@ pub enum DriveWorkload {
     Keepalive,
 }
 
-/// A key of `size` bytes, as `micro bench` makes them.
-pub fn key(i: usize, size: usize) -> Vec<u8> {
-    let k = format!("{i:0size$}");
-    k.as_bytes()[k.len() - size.min(k.len())..].to_vec()
+/// Key `i` of `size` bytes, as `micro bench` makes them.
+fn key(i: usize, size: usize) -> Vec<u8> {
+    micro_bench::key(i, size).into_bytes()
 }
 
 /// Runs one measured workload and returns its report.

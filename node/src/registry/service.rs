@@ -118,32 +118,30 @@ impl RegistryService {
         let definition = definition_from(&svc);
         let known = registry::definition(self.cluster.reader(), &domain, &svc.name, &svc.version)
             .map_err(registry_error)?;
-        let mut registration = Registration {
-            domain,
+        let registration = |definition| Registration {
+            domain: domain.clone(),
             name: svc.name.clone(),
             version: svc.version.clone(),
-            definition: (known.as_ref() != Some(&definition)).then(|| definition.clone()),
+            definition,
             nodes: instances_from(&svc),
             ttl_ms,
         };
-        loop {
-            let resend = registration
-                .definition
-                .is_none()
-                .then(|| registration.clone());
-            match self.registrations.submit(registration).await? {
-                RegistryResponse::NeedDefinition => {
-                    // This replica was behind: the version expired or was never stored.
-                    let Some(mut again) = resend else {
-                        return Err(ApiError::Internal(
-                            "a registration with its definition was refused".into(),
-                        ));
-                    };
-                    again.definition = Some(definition.clone());
-                    registration = again;
-                }
-                _ => return Ok(()),
+        if known.as_ref() == Some(&definition) {
+            let renewal = self.registrations.submit(registration(None)).await?;
+            if renewal != RegistryResponse::NeedDefinition {
+                return Ok(());
             }
+            // This replica was behind: the version expired or was never stored.
+        }
+        match self
+            .registrations
+            .submit(registration(Some(definition)))
+            .await?
+        {
+            RegistryResponse::NeedDefinition => Err(ApiError::Internal(
+                "a registration with its definition was refused".into(),
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use base64::Engine;
 use micro_bench::report::{server_figures, ServerFigures};
-use micro_bench::{Limits, Report};
+use micro_bench::{key, Limits, Report};
 use micro_proto::events::stream_client::StreamClient;
 use micro_proto::events::PublishRequest;
 use micro_proto::registry::registry_client::RegistryClient;
@@ -35,11 +35,6 @@ struct Op {
     api: String,
     http: Option<reqwest::Client>,
     headers: Vec<(String, String)>,
-}
-
-fn key(i: usize, size: usize) -> String {
-    let k = format!("{i:0size$}");
-    k[k.len() - size.min(k.len())..].to_owned()
 }
 
 impl Op {
