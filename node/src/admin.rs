@@ -123,7 +123,7 @@ async fn health(State(cluster): State<Arc<Cluster>>) -> Response {
 async fn ready(State(cluster): State<Arc<Cluster>>) -> Response {
     let status = cluster.local_status();
     let reason = match tokio::time::timeout(READY_TIMEOUT, cluster.read_barrier()).await {
-        Ok(Ok(())) => None,
+        Ok(Ok(_)) => None,
         Ok(Err(e)) => Some(e.to_string()),
         Err(_) => Some(format!(
             "no leader confirmed a read index within {READY_TIMEOUT:?}"

@@ -41,7 +41,7 @@ pub async fn remove_due(cluster: Arc<Cluster>, removal: Removal, stop: Cancellat
         if cluster.local_status().role != "leader" {
             continue;
         }
-        let now = micro_raft::now_ms();
+        let now = cluster.clock_ms();
         let due = match &removal.due {
             Due::DeadlineIndex(prefix) => Ok(deadline_passed(cluster.reader(), prefix, now)),
             Due::Check(check) => check(cluster.reader(), now),

@@ -159,6 +159,8 @@ pub struct MemberStatus {
     pub leader: Option<NodeId>,
     /// Milliseconds since a leader last reached it (0 for the leader; `None`: never).
     pub last_contact_ms: Option<u64>,
+    /// Its reading of the cluster clock (ms since the Unix epoch).
+    pub clock_ms: u64,
 }
 
 /// What a joiner receives once its secret checks out.
@@ -188,6 +190,16 @@ pub enum ForwardError {
     Refused(String),
 }
 
+/// Where a linearizable read happens: the log index it must wait for and the leader's
+/// cluster time when it confirmed its leadership, by which the read judges leases and TTLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPoint {
+    /// The index the reading node must have applied.
+    pub index: u64,
+    /// The leader's cluster time (ms since the Unix epoch).
+    pub time_ms: u64,
+}
+
 /// A reply.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerResponse {
@@ -199,8 +211,8 @@ pub enum PeerResponse {
     Vote(Result<VoteResponse<NodeId>, RaftError>),
     /// Forwarded write outcome.
     Write(Result<Response, ForwardError>),
-    /// Read index from the leader.
-    ReadIndex(Result<u64, ForwardError>),
+    /// Read index from the leader, with its cluster time.
+    ReadIndex(Result<ReadPoint, ForwardError>),
     /// Member status.
     Status(MemberStatus),
     /// Membership change outcome.

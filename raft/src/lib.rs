@@ -7,6 +7,7 @@
 //! - [`log_store`]: the sled raft log with group commit (one fsync serves many appends).
 //! - [`applied_mark`]: the durable applied index beside sled, to detect a data dir that lost data.
 //! - [`state_machine`]: the sled state machine adapter and snapshots.
+//! - [`clock`]: the cluster clock entries are stamped with and leases are judged by.
 //! - [`tls`], [`token`]: the cluster CA, node certificates and join tokens.
 //! - [`frame`]: peer messages and their length-prefixed codec.
 //! - [`transport`]: the QUIC client (connection and stream pools) and server.
@@ -19,6 +20,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod applied_mark;
+pub mod clock;
 pub mod cluster;
 pub mod contacts;
 pub mod frame;
@@ -33,11 +35,12 @@ pub mod typ;
 #[cfg(test)]
 mod storage_suite_test;
 
+pub use clock::ClusterClock;
 pub use cluster::{
     now_ms, AppError, AppHandler, AppliedWatch, Cluster, ClusterError, ClusterOptions, ClusterView,
     MemberStatus, MemberView, StartMode,
 };
 pub use contacts::Contacts;
-pub use frame::MembershipChange;
+pub use frame::{MembershipChange, ReadPoint};
 pub use member::MemberNode;
 pub use typ::{NodeId, TypeConfig};

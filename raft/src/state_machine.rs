@@ -11,9 +11,11 @@ use std::sync::Arc;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 
+use micro_state_machine::context::applied_time_ms;
 use micro_state_machine::kv::{ApplyError, KvRead, Pair};
 use micro_state_machine::{snapshot, Response, Txn};
 
+use crate::clock::ClusterClock;
 use crate::typ::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -120,17 +122,34 @@ pub struct StateMachineStore {
     snapshots: sled::Tree,
     /// Distinguishes snapshots built at the same log id.
     snapshot_seq: Arc<AtomicU64>,
+    /// Told every applied stamp, so a follower's clock follows the leader's.
+    clock: Arc<ClusterClock>,
 }
 
 impl StateMachineStore {
     /// Opens the state machine trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        let state = state_tree(db)?;
+        // A restarted node resumes the clock at its last applied stamp; a new one at its wall
+        // clock (a joining node's first applied entry or snapshot corrects it).
+        let applied = applied_time_ms(&StateReader(state.clone())).unwrap_or(0);
+        let start = if applied == 0 {
+            crate::now_ms()
+        } else {
+            applied
+        };
         Ok(StateMachineStore {
             db: db.clone(),
-            state: state_tree(db)?,
+            state,
             snapshots: db.open_tree("snapshot")?,
             snapshot_seq: Arc::new(AtomicU64::new(0)),
+            clock: Arc::new(ClusterClock::new(start)),
         })
+    }
+
+    /// The cluster clock this state machine reports applied stamps to.
+    pub fn clock(&self) -> Arc<ClusterClock> {
+        self.clock.clone()
     }
 
     /// A reader for queries.
@@ -204,11 +223,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut responses = Vec::new();
         let mut last_applied = None;
         let mut membership = None;
+        let mut stamped = None;
         for entry in entries {
             last_applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => responses.push(Response::None),
                 EntryPayload::Normal(le) => {
+                    stamped = stamped.max(Some(le.time_ms));
                     let r = micro_state_machine::apply(&mut txn, entry.log_id.index, le)
                         .map_err(|e| StorageIOError::write_state_machine(&e))?;
                     responses.push(r);
@@ -235,6 +256,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.state
             .apply_batch(batch)
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        if let Some(t) = stamped {
+            self.clock.observe(t);
+        }
         metrics::histogram!("micro_raft_apply_seconds").record(started.elapsed().as_secs_f64());
         Ok(responses)
     }
@@ -275,6 +299,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .apply_batch(batch)
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
         self.save_snapshot(meta, &data)?;
+        if let Ok(t) = applied_time_ms(&self.reader()) {
+            self.clock.observe(t);
+        }
         self.db
             .flush_async()
             .await

@@ -12,7 +12,8 @@ use crate::store::{StoreCommand, StoreResponse};
 /// The application payload of a raft log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
-    /// Milliseconds since the Unix epoch, stamped by the leader when it proposes the entry.
+    /// Milliseconds since the Unix epoch on the cluster clock, stamped by the leader when it
+    /// proposes the entry (the raft crate's `clock` module: monotonic, never a wall-clock jump).
     pub time_ms: u64,
     /// The state change.
     pub command: Command,

@@ -331,7 +331,7 @@ fn has_work(c: &Consumer, group: &str) -> bool {
     let due = events::next_due(reader, topic, group)
         .ok()
         .flatten()
-        .is_some_and(|d| d <= micro_raft::now_ms());
+        .is_some_and(|d| d <= c.cluster.clock_ms());
     fresh || due
 }
 
@@ -340,6 +340,6 @@ fn replicated_due(c: &Consumer, group: &str) -> Option<Instant> {
     let due_ms = events::next_due(c.cluster.reader(), &c.spec.topic, group)
         .ok()
         .flatten()?;
-    let wait = due_ms.saturating_sub(micro_raft::now_ms());
+    let wait = due_ms.saturating_sub(c.cluster.clock_ms());
     Some(Instant::now() + Duration::from_millis(wait) + DEADLINE_SLACK)
 }

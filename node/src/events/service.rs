@@ -96,7 +96,13 @@ impl EventsService {
             id: id.clone(),
             payload: req.payload,
             metadata: req.metadata.into_iter().collect(),
-            timestamp: (req.timestamp > 0).then_some(req.timestamp),
+            // As Micro's publisher does: the time of publishing unless the caller gives one.
+            // The wall clock, not the cluster clock, which lags real time after an outage.
+            timestamp: Some(if req.timestamp > 0 {
+                req.timestamp
+            } else {
+                i64::try_from(micro_raft::now_ms() / 1000).unwrap_or(i64::MAX)
+            }),
             dedupe,
         };
         validate_event(&event).map_err(events_error)?;

@@ -181,13 +181,13 @@ impl RegistryService {
         Ok(pb::EmptyResponse {})
     }
 
-    /// Passes the read barrier and returns "now" for lease checks: the later of this node's
-    /// clock and the last applied entry's time.
+    /// Passes the read barrier and returns "now" for lease checks: the later of the leader's
+    /// cluster time at the read point and the last applied entry's time.
     async fn read_now(&self) -> Result<u64, ApiError> {
-        self.cluster.read_barrier().await?;
+        let point = self.cluster.read_barrier().await?;
         let applied = applied_time_ms(self.cluster.reader())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(micro_raft::now_ms().max(applied))
+        Ok(point.time_ms.max(applied))
     }
 
     /// Registry.GetService: every live version of the service.

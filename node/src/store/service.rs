@@ -51,16 +51,18 @@ impl StoreService {
     }
 
     /// Waits for the read barrier unless `stale`, and returns "now" for expiry filtering: the
-    /// later of this node's clock and the last applied entry's time, so a record the state
-    /// machine already considers expired is never returned by a lagging clock.
+    /// cluster time (the leader's at the read point, or this node's reading when stale), but
+    /// never before the last applied entry's time, so a record the state machine already
+    /// considers expired is never returned.
     async fn prepare_read(&self, stale: bool) -> Result<u64, ApiError> {
-        if !stale {
-            self.cluster.read_barrier().await?;
-        }
-        let wall = micro_raft::now_ms();
+        let now = if stale {
+            self.cluster.clock_ms()
+        } else {
+            self.cluster.read_barrier().await?.time_ms
+        };
         let applied = applied_time_ms(self.cluster.reader())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(wall.max(applied))
+        Ok(now.max(applied))
     }
 
     async fn propose(&self, cmd: StoreCommand) -> Result<StoreResponse, ApiError> {

@@ -14,7 +14,8 @@ use openraft::{ChangeMembers, ServerState};
 use micro_state_machine::{Command, LogEntry, Response};
 
 use super::ClusterError;
-use crate::frame::{ForwardError, MemberStatus, PeerRequest, PeerResponse};
+use crate::clock::ClusterClock;
+use crate::frame::{ForwardError, MemberStatus, PeerRequest, PeerResponse, ReadPoint};
 use crate::state_machine::StateReader;
 use crate::tls::ClusterCa;
 use crate::token::JoinToken;
@@ -48,6 +49,8 @@ pub struct Cluster {
     pub(crate) contacts: crate::Contacts,
     /// This member's part in leadership transfers (the proposal gate, election holds).
     pub(crate) handover: super::transfer::Handover,
+    /// The time entries are stamped with (see [`crate::clock`]).
+    pub(crate) clock: std::sync::Arc<ClusterClock>,
 }
 
 /// A member as seen from the answering node.
@@ -74,8 +77,9 @@ pub struct ClusterView {
     pub members: Vec<MemberView>,
 }
 
-/// Milliseconds since the Unix epoch on this node's wall clock; what a leader stamps into
-/// entries, and what readers compare record deadlines with.
+/// Milliseconds since the Unix epoch on this node's wall clock. Leases, TTLs and retention
+/// use the cluster clock instead ([`Cluster::clock_ms`], [`ReadPoint::time_ms`]); this is for
+/// what must agree with the world outside the cluster (token expiry, event timestamps).
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -97,6 +101,12 @@ impl Cluster {
     /// linearizable read.
     pub fn reader(&self) -> &StateReader {
         &self.reader
+    }
+
+    /// This node's reading of the cluster clock: the leader's own, or on a follower the last
+    /// applied stamp plus the time since. Linearizable reads use [`ReadPoint::time_ms`].
+    pub fn clock_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// A secret every member holds (e.g. `config-secret-key`), if the cluster has it.
@@ -127,7 +137,7 @@ impl Cluster {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
             let entry = LogEntry {
-                time_ms: now_ms(),
+                time_ms: self.clock.now_ms(),
                 command: command.clone(),
             };
             let permit = self.proposal_permit(deadline).await?;
@@ -224,18 +234,19 @@ impl Cluster {
     }
 
     /// Blocks until this node has applied everything committed before the call: after it
-    /// returns, local reads are linearizable.
-    pub async fn read_barrier(&self) -> Result<(), ClusterError> {
-        let index = self.read_index(MAX_HOPS).await?;
+    /// returns, local reads are linearizable, and judge leases by the returned point's time.
+    pub async fn read_barrier(&self) -> Result<ReadPoint, ClusterError> {
+        let point = self.read_index(MAX_HOPS).await?;
+        let index = point.index;
         self.raft
             .wait(Some(REQUEST_TIMEOUT))
             .applied_index_at_least(Some(index), "linearizable read")
             .await
-            .map(|_| ())
+            .map(|_| point)
             .map_err(|e| ClusterError::Timeout(format!("waiting to apply index {index}: {e}")))
     }
 
-    pub(crate) async fn read_index(&self, hops_left: u8) -> Result<u64, ClusterError> {
+    pub(crate) async fn read_index(&self, hops_left: u8) -> Result<ReadPoint, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
             let permit = self.proposal_permit(deadline).await?;
@@ -247,7 +258,12 @@ impl Cluster {
                         "leadership could not be confirmed with a quorum".into(),
                     ))
                 }
-                Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |l| l.index)),
+                Ok(Ok((read_log_id, _))) => {
+                    return Ok(ReadPoint {
+                        index: read_log_id.map_or(0, |l| l.index),
+                        time_ms: self.clock.now_ms(),
+                    })
+                }
                 Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
                 Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
                     return Err(ClusterError::Unavailable(e.to_string()))
@@ -359,7 +375,41 @@ impl Cluster {
                     .since_leader()
                     .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             },
+            clock_ms: self.clock.now_ms(),
         }
+    }
+
+    /// Brings a restarted node's cluster clock up to its peers' readings, with its elections
+    /// held meanwhile: its own clock resumed at its last applied stamp, which is behind by the
+    /// time it was down, and as leader it would keep expired leases alive that long. When no
+    /// peer answers (the whole cluster restarted), the clock resumes where the log left off,
+    /// so leases get back the time the cluster was down, as etcd's do.
+    pub(crate) async fn sync_clock(&self) {
+        self.hold_elections(Duration::from_secs(5));
+        let mut peers = None;
+        // Peers may be slow to answer a node that has just come back; ask a few times.
+        for _ in 0..3 {
+            peers = self
+                .members()
+                .await
+                .members
+                .iter()
+                .filter(|m| m.id != self.id)
+                .filter_map(|m| m.status.as_ref().map(|s| s.clock_ms))
+                .max();
+            if peers.is_some() {
+                break;
+            }
+        }
+        if let Some(t) = peers {
+            self.clock.advance_to(t);
+        }
+        self.hold_elections(Duration::ZERO);
+        tracing::info!(
+            from_peers = peers.is_some(),
+            "cluster clock at {} ms after restart",
+            self.clock.now_ms()
+        );
     }
 
     /// Why this node's raft stopped, if it stopped on an error (a storage failure such as a
@@ -395,6 +445,27 @@ impl Cluster {
             .with_raft_state(|state| state.committed.map_or(0, |l| l.index))
             .await
             .ok()
+    }
+
+    /// Keeps the cluster clock's mode in step with this node's role until `stop`: a leader's
+    /// clock slews toward its wall clock, a follower's follows the applied stamps.
+    pub(crate) async fn track_leadership(
+        self: std::sync::Arc<Self>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let leading = metrics.borrow_and_update().state == ServerState::Leader;
+            self.clock.set_leading(leading);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// A snapshot of the whole replicated state that includes every write acknowledged before

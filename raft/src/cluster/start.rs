@@ -296,8 +296,10 @@ impl Cluster {
             apps: Default::default(),
             contacts,
             handover: Default::default(),
+            clock: sm.clock(),
         });
         tracker.spawn(cluster.clone().lift_expired_holds(stop.clone()));
+        tracker.spawn(cluster.clone().track_leadership(stop.clone()));
         let handler: Arc<dyn PeerHandler> = cluster.clone();
         tracker.spawn(transport::serve(
             endpoint,
@@ -330,6 +332,7 @@ impl Cluster {
                 dir.clear_joined_via();
             }
             StartMode::Restarted => {
+                cluster.sync_clock().await;
                 let c = cluster.clone();
                 tracker.spawn(async move {
                     if let Err(e) = c.announce_new_address().await {

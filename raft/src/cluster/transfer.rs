@@ -235,7 +235,7 @@ impl Cluster {
         );
         // A read index through the new leader means it committed an entry of its own term:
         // it serves writes.
-        self.read_barrier().await
+        self.read_barrier().await.map(|_| ())
     }
 
     /// Pauses this leader, holds the other voters' elections and has `to` campaign until it
