@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use micro_proto::cluster::{cluster_client::ClusterClient, MembersRequest, RemoveRequest};
 use micro_tests::{auth, Bearer, NodeAddrs, ServerProcess};
 
+use crate::disks::Disks;
 use crate::net::{TestNet, PEER_PORT};
 use crate::skew::Skew;
 
@@ -22,6 +23,8 @@ pub struct Db {
     pub net: Option<TestNet>,
     /// The nodes' skewable clocks, when they run under libfaketime.
     pub skew: Option<Skew>,
+    /// The nodes' own small disks, when they are to fill up.
+    pub disks: Option<Disks>,
     /// The default admin's token, which clients and the harness send.
     pub admin: Bearer,
     /// The cluster's join token, for nodes that (re)join.
@@ -31,18 +34,20 @@ pub struct Db {
 
 impl Db {
     /// Starts `n` nodes in `dir`; in namespaces when `net` is given, under skewable clocks when
-    /// `skew` is. `extra` flags go to every node.
+    /// `skew` is, each on its own disk when `disks` is. `extra` flags go to every node.
     pub async fn start(
         n: usize,
         dir: &Path,
         net: Option<TestNet>,
         skew: Option<Skew>,
+        disks: Option<Disks>,
         extra: &[String],
     ) -> anyhow::Result<Db> {
         let mut db = Db {
             nodes: Vec::new(),
             net,
             skew,
+            disks,
             admin: Bearer::anonymous(),
             join_token: String::new(),
             dir: dir.to_owned(),
@@ -189,8 +194,19 @@ impl Db {
         .await
         .context("removing the member timed out")??;
         self.nodes[i].kill();
+        // Empty it rather than remove it: it may be a mount point.
         let data = &self.nodes[i].data_dir;
-        std::fs::remove_dir_all(data).with_context(|| format!("emptying {}", data.display()))?;
+        for entry in
+            std::fs::read_dir(data).with_context(|| format!("emptying {}", data.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+            .with_context(|| format!("removing {}", path.display()))?;
+        }
         Ok(())
     }
 

@@ -14,8 +14,10 @@
 //! - [`checker`]: the per-key linearizability checker over a register with revisions
 //!   ([`checker::check`]) and the set / append-order checker ([`checker::set`]).
 //! - [`workload`]: the register and set clients, pinned to every node in turn.
-//! - [`nemesis`]: the fault schedule (kill -9, SIGSTOP, partitions).
+//! - [`nemesis`]: the fault schedule (kill -9, SIGSTOP, partitions, replacement, clock skew,
+//!   damaged and full disks).
 //! - [`net`]: network namespaces and nftables rules for real partitions.
+//! - [`skew`], [`disks`]: libfaketime clocks and tmpfs data dirs that fill up.
 //! - [`db`]: the cluster under test (real `micro server` processes).
 //! - [`runner`], [`report`]: `jepsen test` from start to verdict, and what it prints.
 //!
@@ -23,6 +25,7 @@
 
 pub mod checker;
 pub mod db;
+pub mod disks;
 pub mod history;
 pub mod nemesis;
 pub mod net;

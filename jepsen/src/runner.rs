@@ -11,6 +11,7 @@ use rand::SeedableRng;
 
 use crate::checker::{self, CheckerConfig, LeaseConfig};
 use crate::db::Db;
+use crate::disks::Disks;
 use crate::history::History;
 use crate::nemesis::{run_schedule, NemesisKind};
 use crate::net::TestNet;
@@ -113,6 +114,10 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
         let library = Skew::available()?;
         Ok(Skew::create(library, &dir, nodes))
     })?;
+    let disks = provide(&mut opts, NemesisKind::Full, || {
+        Disks::available()?;
+        Ok(Disks::create(&dir, nodes))
+    })?;
     println!(
         "jepsen: {} nodes, {:?}, workload {:?}, nemesis {:?}, seed {}, dir {}",
         opts.nodes,
@@ -126,7 +131,7 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
         "--snapshot-threshold".to_owned(),
         opts.snapshot_threshold.to_string(),
     ];
-    let mut db = Db::start(opts.nodes, &opts.dir, net, skew, &extra).await?;
+    let mut db = Db::start(opts.nodes, &opts.dir, net, skew, disks, &extra).await?;
     workload::use_credentials(db.admin.clone());
     let proxies: Vec<String> = (0..opts.nodes).map(|i| db.proxy(i)).collect();
 

@@ -31,6 +31,9 @@ pub enum NemesisKind {
     /// again: it must refuse the damage or serve only what it really holds. A node that refused
     /// is replaced (removed, emptied, joined afresh) when healing.
     Disk,
+    /// Fill a node's disk (random or the leader's; each data dir is a small tmpfs); when
+    /// healing, free it and restart the node, as the runbook says.
+    Full,
 }
 
 impl FromStr for NemesisKind {
@@ -44,8 +47,10 @@ impl FromStr for NemesisKind {
             "member" => Ok(NemesisKind::Member),
             "clock" => Ok(NemesisKind::Clock),
             "disk" => Ok(NemesisKind::Disk),
+            "full" => Ok(NemesisKind::Full),
             other => Err(format!(
-                "unknown nemesis {other:?}: expected kill, pause, partition, member, clock or disk"
+                "unknown nemesis {other:?}: expected kill, pause, partition, member, clock, disk \
+                 or full"
             )),
         }
     }
@@ -90,6 +95,8 @@ pub enum Fault {
         via: usize,
         damage: Damage,
     },
+    /// `node`'s disk filled up.
+    Fill { node: usize, leader: bool },
 }
 
 /// What happens to a database file.
@@ -158,6 +165,11 @@ impl fmt::Display for Fault {
                     write!(f, "flip {} bytes in node {node}'s database", at_ppm.len())
                 }
             },
+            Fault::Fill { node, leader } => write!(
+                f,
+                "fill the disk of node {node}{}",
+                if *leader { " (leader)" } else { "" }
+            ),
             Fault::Skew {
                 node,
                 offset_s,
@@ -222,6 +234,10 @@ async fn choose(db: &Db, kind: NemesisKind, rng: &mut StdRng) -> Option<Fault> {
             leader: leader.is_some(),
         },
         NemesisKind::Pause => Fault::Pause {
+            node,
+            leader: leader.is_some(),
+        },
+        NemesisKind::Full => Fault::Fill {
             node,
             leader: leader.is_some(),
         },
@@ -296,6 +312,7 @@ async fn install(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
             damage.apply(&db.database_file(*node))?;
             db.nodes[*node].start()
         }
+        Fault::Fill { node, .. } => disks(db)?.fill(*node).map(|_| ()),
     }
 }
 
@@ -318,6 +335,13 @@ async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<Option<String>> {
         Fault::Replace { node, via, .. } => db.rejoin(*node, *via).await,
         Fault::Skew { node, .. } => skew(db)?.set(*node, 0),
         Fault::Corrupt { .. } => Ok(()),
+        Fault::Fill { node, .. } => {
+            disks(db)?.drain(*node)?;
+            // A node whose log could not be written has stopped its raft; one that got by
+            // (nothing to write meanwhile) restarts all the same, which is harmless.
+            db.nodes[*node].kill();
+            db.restart(*node).await
+        }
     }
     .map(|()| None)
 }
@@ -341,6 +365,12 @@ fn skew(db: &Db) -> anyhow::Result<&crate::skew::Skew> {
     db.skew
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("clock skew needs the nodes started under libfaketime"))
+}
+
+fn disks(db: &Db) -> anyhow::Result<&crate::disks::Disks> {
+    db.disks
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("filling disks needs the data dirs on tmpfs"))
 }
 
 fn net(db: &Db) -> anyhow::Result<&crate::net::TestNet> {

@@ -213,7 +213,7 @@ impl Cluster {
         let db_err = |e: sled::Error| {
             ClusterError::Storage(format!("opening {}: {e}", dir.raft_db().display()))
         };
-        let db = sled::open(dir.raft_db()).map_err(db_err)?;
+        let db = open_db(&dir.raft_db())?.map_err(db_err)?;
         let mark = dir.applied_mark();
         let log = LogStore::open(&db, tracker, Some(mark.clone())).map_err(db_err)?;
         let fresh = !log.has_state().map_err(db_err)?;
@@ -356,6 +356,37 @@ impl Cluster {
         }
         Ok((cluster, mode))
     }
+}
+
+/// Opens the sled database. sled's recovery panics on some damage (a flipped byte can make it
+/// serialize a page it never read), which must end in the same clear refusal as other damage,
+/// not a crash and a backtrace: a panic on this thread meanwhile is caught and not printed.
+fn open_db(path: &std::path::Path) -> Result<Result<sled::Db, sled::Error>, ClusterError> {
+    let previous: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync> =
+        Arc::from(std::panic::take_hook());
+    let opener = std::thread::current().id();
+    let others = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != opener {
+            others(info);
+        }
+    }));
+    let opened = std::panic::catch_unwind(|| sled::open(path));
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    opened.map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        ClusterError::DataDir {
+            path: path.to_owned(),
+            reason: format!(
+                "the database is damaged (sled failed recovering it: {what}); remove the data \
+                 dir and join the cluster again"
+            ),
+        }
+    })
 }
 
 /// Asks `target` (any member) to add this node, as a voter or a learner; retries while the
