@@ -26,39 +26,8 @@ pub struct DriveArgs {
     /// Client addresses (host:port, comma-separated); clients are spread over them
     #[arg(long, value_delimiter = ',', required = true)]
     pub endpoints: Vec<String>,
-    /// Concurrent closed-loop clients (keepalive: most renewals in flight)
-    #[arg(long, default_value_t = 1)]
-    pub clients: usize,
-    /// How long to run
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub duration: Duration,
-    /// Stop after this many operations instead
-    #[arg(long)]
-    pub ops: Option<u64>,
-    /// Key size in bytes
-    #[arg(long, default_value_t = 8)]
-    pub key_size: usize,
-    /// Value size in bytes
-    #[arg(long, default_value_t = 256)]
-    pub value_size: usize,
-    /// Distinct keys written or read
-    #[arg(long, default_value_t = 1000)]
-    pub keys: usize,
-    /// Reads are serializable (etcd's local, possibly stale read)
-    #[arg(long)]
-    pub stale: bool,
-    /// Use etcd's HTTP/JSON gateway instead of gRPC
-    #[arg(long)]
-    pub http: bool,
-    /// Leases kept alive (keepalive)
-    #[arg(long, default_value_t = 10_000)]
-    pub instances: usize,
-    /// Renewal period of each lease (keepalive)
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub interval: Duration,
-    /// Process ids of the servers, to read their CPU and memory
-    #[arg(long, value_delimiter = ',')]
-    pub pids: Vec<u32>,
+    #[command(flatten)]
+    pub load: micro_bench::LoadArgs,
 }
 
 /// The system driven.
@@ -97,14 +66,10 @@ pub async fn run(args: DriveArgs) -> Result<Report> {
     }
     let value: Arc<Vec<u8>> = {
         let mut rng = rand::thread_rng();
-        Arc::new((0..args.value_size).map(|_| rng.gen()).collect())
+        Arc::new((0..args.load.value_size).map(|_| rng.gen()).collect())
     };
-    let limits = Limits {
-        clients: args.clients,
-        duration: args.duration,
-        ops: args.ops,
-    };
-    let via = if args.http { "http" } else { "grpc" };
+    let limits = args.load.limits();
+    let via = if args.load.http { "http" } else { "grpc" };
     let (name, measured) = match args.system {
         System::Nats => {
             let mut ops = Vec::new();
@@ -112,19 +77,19 @@ pub async fn run(args: DriveArgs) -> Result<Report> {
                 ops.push(NatsOp::connect(e).await?);
             }
             let ops = Arc::new(ops);
-            let before = (process::cpu_seconds(None), server_figures(&args.pids));
+            let before = (process::cpu_seconds(None), server_figures(&args.load.pids));
             let (tally, elapsed) = micro_bench::closed_loop(limits, move |c| {
                 let (ops, value) = (ops.clone(), value.clone());
                 async move { ops[c % ops.len()].publish(value.to_vec()).await }
             })
             .await;
             (
-                format!("publish c={}", args.clients),
+                format!("publish c={}", args.load.clients),
                 (before, tally, elapsed),
             )
         }
         System::Etcd => {
-            let http = args.http.then(reqwest::Client::new);
+            let http = args.load.http.then(reqwest::Client::new);
             let mut ops = Vec::new();
             for e in &args.endpoints {
                 ops.push(EtcdOp::connect(e, http.clone()).await?);
@@ -136,9 +101,13 @@ pub async fn run(args: DriveArgs) -> Result<Report> {
                         prepare_keys(&args, &ops, &value).await?;
                     }
                     let ops = Arc::new(ops);
-                    let (workload, keys, key_size, stale) =
-                        (args.workload, args.keys, args.key_size, args.stale);
-                    let before = (process::cpu_seconds(None), server_figures(&args.pids));
+                    let (workload, keys, key_size, stale) = (
+                        args.workload,
+                        args.load.keys,
+                        args.load.key_size,
+                        args.load.stale,
+                    );
+                    let before = (process::cpu_seconds(None), server_figures(&args.load.pids));
                     let (tally, elapsed) = micro_bench::closed_loop(limits, move |c| {
                         let (ops, value) = (ops.clone(), value.clone());
                         async move {
@@ -152,11 +121,11 @@ pub async fn run(args: DriveArgs) -> Result<Report> {
                     })
                     .await;
                     let name = match args.workload {
-                        Put => format!("put c={} {via}", args.clients),
+                        Put => format!("put c={} {via}", args.load.clients),
                         _ => format!(
                             "get{} c={} {via}",
-                            if args.stale { " stale" } else { "" },
-                            args.clients
+                            if args.load.stale { " stale" } else { "" },
+                            args.load.clients
                         ),
                     };
                     (name, (before, tally, elapsed))
@@ -165,7 +134,7 @@ pub async fn run(args: DriveArgs) -> Result<Report> {
         }
     };
     let (before, tally, elapsed) = measured;
-    let after = (process::cpu_seconds(None), server_figures(&args.pids));
+    let after = (process::cpu_seconds(None), server_figures(&args.load.pids));
     Ok(Report::new(
         name,
         &tally,
@@ -186,13 +155,13 @@ async fn prepare_keys(args: &DriveArgs, ops: &[EtcdOp], value: &[u8]) -> Result<
     let limits = Limits {
         clients: 64,
         duration: Duration::from_secs(3600),
-        ops: Some(args.keys as u64),
+        ops: Some(args.load.keys as u64),
     };
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (ops, value, key_size) = (
         Arc::new(ops.to_vec()),
         Arc::new(value.to_vec()),
-        args.key_size,
+        args.load.key_size,
     );
     let (tally, _) = micro_bench::closed_loop(limits, move |c| {
         let (ops, value, next) = (ops.clone(), value.clone(), next.clone());
@@ -213,13 +182,15 @@ async fn prepare_keys(args: &DriveArgs, ops: &[EtcdOp], value: &[u8]) -> Result<
 /// etcd's twin of registry heartbeats: `--instances` leases (each with a key attached, as a
 /// registration would be), each renewed once per `--interval` at a fixed rate.
 async fn keepalive(args: &DriveArgs, ops: Vec<EtcdOp>) -> Result<(String, Measured)> {
-    let ttl = (args.interval.as_secs() * 3).max(1) as i64;
+    let ttl = args.load.lease_ttl_secs();
     let limits = Limits {
         clients: 64,
         duration: Duration::from_secs(3600),
-        ops: Some(args.instances as u64),
+        ops: Some(args.load.instances as u64),
     };
-    let leases = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.instances)));
+    let leases = Arc::new(std::sync::Mutex::new(Vec::with_capacity(
+        args.load.instances,
+    )));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     {
         let (ops, leases, next) = (Arc::new(ops.clone()), leases.clone(), next.clone());
@@ -247,19 +218,18 @@ async fn keepalive(args: &DriveArgs, ops: Vec<EtcdOp>) -> Result<(String, Measur
         }
     }
     let leases: Arc<Vec<i64>> = Arc::new(std::mem::take(&mut *leases.lock().expect("lease list")));
-    let every = args.interval.div_f64(args.instances as f64);
-    let total = args
-        .ops
-        .unwrap_or(u64::MAX)
-        .min((args.duration.as_secs_f64() / every.as_secs_f64()) as u64);
-    let before = (process::cpu_seconds(None), server_figures(&args.pids));
+    let (every, total) = args.load.renewal_pace();
+    let before = (process::cpu_seconds(None), server_figures(&args.load.pids));
     let ops = Arc::new(ops);
-    let (tally, elapsed) = micro_bench::fixed_rate(total, every, args.clients, move |n| {
+    let (tally, elapsed) = micro_bench::fixed_rate(total, every, args.load.clients, move |n| {
         let op = ops[n as usize % ops.len()].clone();
         let id = leases[n as usize % leases.len()];
         async move { op.keep_alive(id).await }
     })
     .await;
-    let name = format!("keepalive n={} every {:?}", args.instances, args.interval);
+    let name = format!(
+        "keepalive n={} every {:?}",
+        args.load.instances, args.load.interval
+    );
     Ok((name, (before, tally, elapsed)))
 }

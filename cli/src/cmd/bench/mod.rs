@@ -7,8 +7,6 @@
 mod report;
 mod workload;
 
-use std::time::Duration;
-
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use micro_proto::cluster::cluster_client::ClusterClient;
@@ -23,45 +21,14 @@ pub struct BenchArgs {
     /// What to measure
     #[arg(value_enum, default_value_t = Workload::Put)]
     pub workload: Workload,
-    /// Concurrent closed-loop clients (heartbeat: most renewals in flight)
-    #[arg(long, default_value_t = 1)]
-    pub clients: usize,
-    /// How long to run
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub duration: Duration,
-    /// Stop after this many operations instead (whichever comes first)
-    #[arg(long)]
-    pub ops: Option<u64>,
-    /// Key size in bytes
-    #[arg(long, default_value_t = 8)]
-    pub key_size: usize,
-    /// Value size in bytes
-    #[arg(long, default_value_t = 256)]
-    pub value_size: usize,
-    /// Distinct keys written or read
-    #[arg(long, default_value_t = 1000)]
-    pub keys: usize,
+    #[command(flatten)]
+    pub load: micro_bench::LoadArgs,
     /// Which members the clients talk to
     #[arg(long, value_enum, default_value_t = Target::All)]
     pub target: Target,
-    /// Reads skip the read barrier (serve the local replica)
-    #[arg(long)]
-    pub stale: bool,
-    /// Use the HTTP gateway instead of gRPC
-    #[arg(long)]
-    pub http: bool,
-    /// Registry instances renewing (heartbeat)
-    #[arg(long, default_value_t = 10_000)]
-    pub instances: usize,
-    /// Renewal period of each instance (heartbeat)
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub interval: Duration,
     /// Admin addresses (host:port, comma-separated) to read server CPU and memory from
     #[arg(long, value_delimiter = ',')]
     pub admin: Vec<String>,
-    /// Process ids of the servers on this machine to read CPU and memory from instead
-    #[arg(long, value_delimiter = ',')]
-    pub pids: Vec<u32>,
     /// Output format
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
@@ -129,7 +96,8 @@ async fn targets(globals: &Globals, target: Target) -> Result<Vec<(String, Strin
 
 /// Runs `micro bench`.
 pub async fn run(args: BenchArgs, globals: &Globals) -> Result<()> {
-    if args.clients == 0 || args.key_size == 0 || args.keys == 0 || args.instances == 0 {
+    let load = &args.load;
+    if load.clients == 0 || load.key_size == 0 || load.keys == 0 || load.instances == 0 {
         bail!("--clients, --key-size, --keys and --instances must be at least 1");
     }
     let targets = targets(globals, args.target).await?;

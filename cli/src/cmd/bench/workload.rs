@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use base64::Engine;
 use micro_bench::report::{server_figures, ServerFigures};
-use micro_bench::{key, Limits, Report};
+use micro_bench::{key, Report};
 use micro_proto::events::stream_client::StreamClient;
 use micro_proto::events::PublishRequest;
 use micro_proto::registry::registry_client::RegistryClient;
@@ -152,8 +152,8 @@ fn own_cpu() -> f64 {
 /// Server CPU and memory: from the processes `--pids` when given (the same reading the
 /// etcd comparison uses), else from `micro_process_cpu_seconds` of each `--admin` node.
 async fn servers(args: &BenchArgs) -> Option<ServerFigures> {
-    if !args.pids.is_empty() {
-        return server_figures(&args.pids);
+    if !args.load.pids.is_empty() {
+        return server_figures(&args.load.pids);
     }
     admin_figures(&args.admin).await
 }
@@ -206,7 +206,7 @@ pub async fn run(
             _ => None,
         })
         .collect();
-    let http = args.http.then(reqwest::Client::new);
+    let http = args.load.http.then(reqwest::Client::new);
     let mut ops = Vec::new();
     for (proxy, api) in targets {
         let channel = client
@@ -223,7 +223,7 @@ pub async fn run(
     }
     let value: Vec<u8> = {
         let mut rng = rand::thread_rng();
-        (0..args.value_size).map(|_| rng.gen()).collect()
+        (0..args.load.value_size).map(|_| rng.gen()).collect()
     };
     prepare(args, &ops, &value).await?;
 
@@ -233,17 +233,20 @@ pub async fn run(
         Workload::Heartbeat => heartbeats(args, ops).await,
     };
     let after = (own_cpu(), servers(args).await);
-    let via = if args.http { "http" } else { "grpc" };
+    let via = if args.load.http { "http" } else { "grpc" };
     let name = match args.workload {
-        Workload::Put => format!("put c={} {via} {:?}", args.clients, args.target),
+        Workload::Put => format!("put c={} {via} {:?}", args.load.clients, args.target),
         Workload::Get => format!(
             "get{} c={} {via} {:?}",
-            if args.stale { " stale" } else { "" },
-            args.clients,
+            if args.load.stale { " stale" } else { "" },
+            args.load.clients,
             args.target
         ),
-        Workload::Publish => format!("publish c={} {via} {:?}", args.clients, args.target),
-        Workload::Heartbeat => format!("heartbeat n={} every {:?}", args.instances, args.interval),
+        Workload::Publish => format!("publish c={} {via} {:?}", args.load.clients, args.target),
+        Workload::Heartbeat => format!(
+            "heartbeat n={} every {:?}",
+            args.load.instances, args.load.interval
+        ),
     };
     let servers = before.1.zip(after.1);
     Ok(Report::new(
@@ -260,14 +263,14 @@ pub async fn run(
 async fn prepare(args: &BenchArgs, ops: &[Op], value: &[u8]) -> Result<()> {
     let n = match args.workload {
         Workload::Put | Workload::Publish => return Ok(()),
-        Workload::Get => args.keys,
-        Workload::Heartbeat => args.instances,
+        Workload::Get => args.load.keys,
+        Workload::Heartbeat => args.load.instances,
     };
     let next = Arc::new(AtomicU64::new(0));
-    let ttl = ttl(args);
+    let ttl = args.load.lease_ttl_secs();
     let workers = (0..64).map(|w| {
         let (op, next, value) = (ops[w % ops.len()].clone(), next.clone(), value.to_vec());
-        let (workload, key_size) = (args.workload, args.key_size);
+        let (workload, key_size) = (args.workload, args.load.key_size);
         tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -287,23 +290,19 @@ async fn prepare(args: &BenchArgs, ops: &[Op], value: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A registration's TTL: three renewal periods.
-fn ttl(args: &BenchArgs) -> i64 {
-    (args.interval.as_secs() * 3).max(1) as i64
-}
-
 /// `--clients` closed-loop clients, spread over the members round-robin.
 async fn closed_loop(
     args: &BenchArgs,
     ops: Vec<Op>,
     value: Vec<u8>,
 ) -> (micro_bench::Tally, Duration) {
-    let limits = Limits {
-        clients: args.clients,
-        duration: args.duration,
-        ops: args.ops,
-    };
-    let (workload, keys, key_size, stale) = (args.workload, args.keys, args.key_size, args.stale);
+    let limits = args.load.limits();
+    let (workload, keys, key_size, stale) = (
+        args.workload,
+        args.load.keys,
+        args.load.key_size,
+        args.load.stale,
+    );
     let (ops, value) = (Arc::new(ops), Arc::new(value));
     micro_bench::closed_loop(limits, move |c| {
         let (ops, value) = (ops.clone(), value.clone());
@@ -323,13 +322,9 @@ async fn closed_loop(
 /// Renews every instance once per interval, spread evenly, with at most `--clients`
 /// renewals in flight.
 async fn heartbeats(args: &BenchArgs, ops: Vec<Op>) -> (micro_bench::Tally, Duration) {
-    let every = args.interval.div_f64(args.instances as f64);
-    let total = args
-        .ops
-        .unwrap_or(u64::MAX)
-        .min((args.duration.as_secs_f64() / every.as_secs_f64()) as u64);
-    let (instances, ttl) = (args.instances, ttl(args));
-    micro_bench::fixed_rate(total, every, args.clients, move |n| {
+    let (every, total) = args.load.renewal_pace();
+    let (instances, ttl) = (args.load.instances, args.load.lease_ttl_secs());
+    micro_bench::fixed_rate(total, every, args.load.clients, move |n| {
         let op = ops[n as usize % ops.len()].clone();
         async move { op.renew(n as usize % instances, ttl).await }
     })
