@@ -54,6 +54,15 @@ impl LogStore {
         })
     }
 
+    /// The index the log is purged up to (0: nothing purged).
+    pub fn purged_index(&self) -> Result<u64, sled::Error> {
+        Ok(self
+            .meta
+            .get(PURGED_KEY)?
+            .and_then(|b| bincode::deserialize::<LogId>(&b).ok())
+            .map_or(0, |l| l.index))
+    }
+
     /// Whether this data dir has ever voted or logged: a restart, not a fresh node.
     pub fn has_state(&self) -> Result<bool, sled::Error> {
         Ok(self.meta.contains_key(VOTE_KEY)? || !self.log.is_empty())

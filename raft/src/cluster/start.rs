@@ -227,6 +227,23 @@ impl Cluster {
                     path: dir.raft_db(),
                     reason,
                 })?;
+            // Entries up to the purge point live only in the snapshot; sled losing the
+            // snapshot's blob to damage leaves a gap openraft would panic on.
+            let purged = log.purged_index().map_err(db_err)?;
+            let snapshot = crate::state_machine::current_snapshot(&db)
+                .map_err(db_err)?
+                .and_then(|(meta, _)| meta.last_log_id)
+                .map_or(0, |l| l.index);
+            if purged > snapshot {
+                return Err(ClusterError::DataDir {
+                    path: dir.raft_db(),
+                    reason: format!(
+                        "the data dir lost data: its log is purged up to index {purged} but its \
+                         snapshot covers only up to {snapshot}; the files are damaged: remove \
+                         the data dir and join the cluster again"
+                    ),
+                });
+            }
         }
         if opts.force_new_cluster {
             if mode != StartMode::Restarted || fresh {
