@@ -99,6 +99,8 @@ async fn perform(
                 .await,
             clock,
         ),
+        // This workload never asks for these; were it to, nothing was sent.
+        OpKind::Delete | OpKind::Use => inv.fail(clock.now_ns()),
     };
     if !matches!(op.outcome, crate::history::Outcome::Ok(_)) {
         conn.failed().await;
@@ -152,6 +154,10 @@ pub async fn register_client(
                 crate::history::OpResult::Written { revision } => {
                     seen.insert(key.clone(), Some(*revision));
                 }
+                // Answers of plain registers and uses, which this workload does not make.
+                crate::history::OpResult::Value(_)
+                | crate::history::OpResult::Done
+                | crate::history::OpResult::Accepted { .. } => {}
             }
         }
         let unknown = matches!(op.outcome, crate::history::Outcome::Info);
