@@ -34,6 +34,8 @@ pub enum Workload {
     Set,
     /// Registry leases: no renewing instance missing, no silent one staying.
     Registry,
+    /// Per-path linearizability of config reads, writes and deletes, half of them secrets.
+    Config,
 }
 
 impl std::str::FromStr for Workload {
@@ -44,8 +46,9 @@ impl std::str::FromStr for Workload {
             "register" => Ok(Workload::Register),
             "set" => Ok(Workload::Set),
             "registry" => Ok(Workload::Registry),
+            "config" => Ok(Workload::Config),
             other => Err(format!(
-                "unknown workload {other:?}: expected register, set or registry"
+                "unknown workload {other:?}: expected register, set, registry or config"
             )),
         }
     }
@@ -64,7 +67,7 @@ pub struct TestOptions {
     pub nemesis: Vec<NemesisKind>,
     /// Concurrent clients (spread over all nodes).
     pub concurrency: usize,
-    /// Keys of the register workload.
+    /// Keys of the register workload (paths of the config workload).
     pub keys: usize,
     /// Random seed of the schedule and the clients.
     pub seed: u64,
@@ -141,15 +144,25 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
     let register = RegisterConfig {
         keys: (0..opts.keys).map(|k| format!("r{k}")).collect(),
     };
-    let mut register_tasks = Vec::new();
+    let config_keys = workload::config_keys(opts.keys);
+    let mut history_tasks = Vec::new();
     let mut set_tasks = Vec::new();
     let mut lease_tasks = Vec::new();
     for c in 0..opts.concurrency {
         let proxy = proxies[c % proxies.len()].clone();
+        let rng = StdRng::seed_from_u64(opts.seed.wrapping_add(c as u64 + 1));
         match opts.workload {
+            Workload::Config => history_tasks.push(tokio::spawn(workload::config_client(
+                c as u64,
+                c % proxies.len(),
+                proxy,
+                config_keys.clone(),
+                clock,
+                until,
+                rng,
+            ))),
             Workload::Register => {
-                let rng = StdRng::seed_from_u64(opts.seed.wrapping_add(c as u64 + 1));
-                register_tasks.push(tokio::spawn(workload::register_client(
+                history_tasks.push(tokio::spawn(workload::register_client(
                     c as u64,
                     proxy,
                     register.clone(),
@@ -162,7 +175,6 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
                 set_tasks.push(tokio::spawn(workload::set_client(c as u64, proxy, until)))
             }
             Workload::Registry => {
-                let rng = StdRng::seed_from_u64(opts.seed.wrapping_add(c as u64 + 1));
                 lease_tasks.push(tokio::spawn(workload::lease_client(
                     c as u64,
                     c % proxies.len(),
@@ -178,7 +190,7 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
 
     let mut history = History::default();
     let mut adds = BTreeMap::new();
-    for t in register_tasks {
+    for t in history_tasks {
         for op in t.await? {
             history.push(op);
         }
@@ -233,6 +245,15 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
                 checker::check_leases(&leases.renewals, &leases.listings, &leases.silent, config);
             report::print_leases(&verdict, &leases.listings, &timeline);
             verdict.is_valid()
+        }
+        Workload::Config => {
+            let finals = workload::final_config_reads(&proxies, &config_keys, &clock, 1_000_000);
+            history.ops.extend(finals.await);
+            let path = opts.dir.join("history.jsonl");
+            history.write_jsonl(&path)?;
+            let verdict = checker::check(&history, &CheckerConfig::default())?;
+            report::print_register(&history, &timeline, &verdict, &path);
+            verdict.is_linearizable()
         }
     };
     Ok(valid)

@@ -34,16 +34,16 @@ enum Command {
         /// Seconds of client traffic.
         #[arg(long, default_value_t = 30)]
         time: u64,
-        /// register or set.
+        /// register, set, registry or config.
         #[arg(long, default_value = "register")]
         workload: Workload,
-        /// Comma-separated faults: kill, pause, partition, or none.
+        /// Comma-separated faults: kill, pause, partition, member, clock, disk, or none.
         #[arg(long, default_value = "kill,pause,partition", value_delimiter = ',')]
         nemesis: Vec<String>,
         /// Concurrent clients (default: two per node).
         #[arg(long)]
         concurrency: Option<usize>,
-        /// Keys of the register workload.
+        /// Keys of the register workload (paths of the config workload).
         #[arg(long, default_value_t = 5)]
         keys: usize,
         /// Random seed (default: from the clock).

@@ -10,14 +10,11 @@ use micro_proto::store::{
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::{definitely_not_applied, Clock, Connection, DATABASE};
+use super::{definitely_not_applied, Clock, Connection, DATABASE, PROCESS_STRIDE};
 use crate::history::{Op, OpKind, Versioned};
 
 /// The table of the register workload.
 const TABLE: &str = "register";
-/// A client that saw an unknown outcome continues under a new process id (the old request may
-/// still be in flight), as Jepsen does.
-const PROCESS_STRIDE: u64 = 1000;
 
 /// Shape of the register traffic.
 #[derive(Debug, Clone)]
