@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::checker::{self, CheckerConfig, LeaseConfig};
+use crate::checker::{self, CheckerConfig, LeaseConfig, TokenConfig};
 use crate::db::Db;
 use crate::disks::Disks;
 use crate::history::History;
@@ -17,13 +18,26 @@ use crate::nemesis::{run_schedule, NemesisKind};
 use crate::net::TestNet;
 use crate::report;
 use crate::skew::Skew;
-use crate::workload::{self, Clock, RegisterConfig};
+use crate::workload::{self, AuthPool, Clock, RegisterConfig};
 
 /// How far past its lease a silent instance may still be listed (the leader's expiry worker
 /// and the removal's commit), and how far apart node clocks may be, for the lease checker.
 /// One second covers what NTP keeps clocks within; the clock nemesis goes far beyond it on
 /// purpose.
 const LEASE_SLACK: Duration = Duration::from_millis(1500);
+
+/// How far node clocks may be apart for the token checker: the clock nemesis moves a clock up
+/// to a minute either way, and a token's expiry is judged by the verifying node's clock
+/// against the issuing node's.
+const TOKEN_CLOCK_SLACK: Duration = Duration::from_secs(120);
+
+/// What the token checker is told: tokens must be accepted for their lifetime, less the slack.
+pub fn token_config() -> TokenConfig {
+    let valid = workload::TOKEN_LIFETIME.saturating_sub(TOKEN_CLOCK_SLACK);
+    TokenConfig {
+        valid_for_ns: u64::try_from(valid.as_nanos()).unwrap_or(u64::MAX),
+    }
+}
 
 /// Which workload to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +50,8 @@ pub enum Workload {
     Registry,
     /// Per-path linearizability of config reads, writes and deletes, half of them secrets.
     Config,
+    /// Accounts exist from generate to delete on every node; issued tokens are accepted.
+    Auth,
 }
 
 impl std::str::FromStr for Workload {
@@ -47,8 +63,9 @@ impl std::str::FromStr for Workload {
             "set" => Ok(Workload::Set),
             "registry" => Ok(Workload::Registry),
             "config" => Ok(Workload::Config),
+            "auth" => Ok(Workload::Auth),
             other => Err(format!(
-                "unknown workload {other:?}: expected register, set, registry or config"
+                "unknown workload {other:?}: expected register, set, registry, config or auth"
             )),
         }
     }
@@ -145,6 +162,7 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
         keys: (0..opts.keys).map(|k| format!("r{k}")).collect(),
     };
     let config_keys = workload::config_keys(opts.keys);
+    let pool = Arc::new(AuthPool::default());
     let mut history_tasks = Vec::new();
     let mut set_tasks = Vec::new();
     let mut lease_tasks = Vec::new();
@@ -157,6 +175,15 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
                 c % proxies.len(),
                 proxy,
                 config_keys.clone(),
+                clock,
+                until,
+                rng,
+            ))),
+            Workload::Auth => history_tasks.push(tokio::spawn(workload::auth_client(
+                c as u64,
+                c % proxies.len(),
+                proxies.clone(),
+                pool.clone(),
                 clock,
                 until,
                 rng,
@@ -254,6 +281,16 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
             let verdict = checker::check(&history, &CheckerConfig::default())?;
             report::print_register(&history, &timeline, &verdict, &path);
             verdict.is_linearizable()
+        }
+        Workload::Auth => {
+            let finals = workload::final_auth_ops(&proxies, &pool, &clock, 1_000_000, opts.seed);
+            history.ops.extend(finals.await);
+            let path = opts.dir.join("history.jsonl");
+            history.write_jsonl(&path)?;
+            let accounts = checker::check(&history, &CheckerConfig::default())?;
+            let tokens = checker::check_tokens(&history, token_config())?;
+            report::print_auth(&history, &timeline, &accounts, &tokens, &path);
+            accounts.is_linearizable() && tokens.is_valid()
         }
     };
     Ok(valid)

@@ -1,14 +1,16 @@
 //! Workloads: concurrent clients against every node, recording what they asked and got.
 //!
-//! Clients talk to the public gRPC APIs (store, registry, config), each pinned to one node
+//! Clients talk to the public gRPC APIs (store, registry, config, auth), each pinned to one node
 //! or choosing one per op, so requests go through followers as much as through the leader.
 
+mod auth;
 mod clock;
 mod config;
 mod lease;
 mod register;
 mod set;
 
+pub use auth::{auth_client, final_auth_ops, AuthPool, TOKEN_LIFETIME};
 pub use clock::Clock;
 pub use config::{config_client, config_keys, final_config_reads};
 pub use lease::{lease_client, LeaseRecord, LEASE_TTL};
@@ -46,13 +48,19 @@ pub async fn dial(proxy: &str) -> Option<Authed> {
     dial_channel(proxy).await.map(|channel| bearer.on(channel))
 }
 
-/// Dials a node's proxy without credentials; `None` when it does not answer.
+/// Dials a node's proxy without credentials (callers choose the token per request); `None`
+/// when it does not answer.
 pub async fn dial_channel(proxy: &str) -> Option<Channel> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{proxy}"))
         .ok()?
         .connect_timeout(Duration::from_secs(1))
         .timeout(REQUEST_TIMEOUT);
     endpoint.connect().await.ok()
+}
+
+/// The run's admin token on `channel`.
+pub fn as_admin(channel: Channel) -> Authed {
+    CREDENTIALS.get().cloned().unwrap_or_default().on(channel)
 }
 
 /// A store client of a node's proxy; `None` when it does not answer.
