@@ -46,6 +46,8 @@ pub(super) struct OpRecord {
     token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     via: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -170,6 +172,7 @@ impl TryFrom<OpRecord> for Op {
                 secret: r.secret,
                 token: r.token,
                 via: r.via,
+                error: r.error,
             },
         };
         op.validate()?;
@@ -219,6 +222,7 @@ impl From<Op> for OpRecord {
             secret: op.meta.secret,
             token: op.meta.token,
             via: op.meta.via,
+            error: op.meta.error,
         }
     }
 }

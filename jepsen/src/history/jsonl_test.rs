@@ -65,6 +65,7 @@ fn sample() -> History {
             .ok_accepted(None, 4900),
         Op::invoke(5, "a0-1", OpKind::Use, 5000)
             .token("t7")
+            .error("token not issued by this cluster")
             .fail(5100),
         Op::invoke(6, "c0", OpKind::Delete, 5200).info(None),
     ])

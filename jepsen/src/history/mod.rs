@@ -40,6 +40,7 @@
 //! | `secret` | bool, optional (written only when true) | config: the write was sealed with `options.secret`, or the read asked for secrets decrypted |
 //! | `token` | string, optional | auth: on an ok token request (`read`), the id the harness gave the issued token; on a `use`, the token presented (required) |
 //! | `via` | string, optional | how the op was made, where the workload varies it: config reads `get` / `read` (legacy Config.Read), token requests `secret` / `refresh`, uses `inspect` / `bearer` |
+//! | `error` | string, optional | auth: on a refused `use`, the node's reason (its error detail) |
 //!
 //! ```text
 //! {"process":1,"key":"k1","f":"write","invoke_ns":100,"complete_ns":900,"outcome":"ok","value":"a","revision":7}

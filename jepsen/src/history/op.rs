@@ -67,6 +67,8 @@ pub struct OpMeta {
     /// the legacy masked Config.Read; token requests: `secret` or `refresh`; uses: `inspect`
     /// or `bearer`).
     pub via: Option<String>,
+    /// Auth: on a refused use, why the node refused it (its error detail).
+    pub error: Option<String>,
 }
 
 /// What an op asked the store to do.
@@ -304,6 +306,12 @@ impl Invocation {
         self
     }
 
+    /// Records why the node refused the op.
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.meta.error = Some(error.into());
+        self
+    }
+
     /// The op is known not to have been applied.
     pub fn fail(self, complete_ns: u64) -> Op {
         self.end(Outcome::Fail, Some(complete_ns))
@@ -383,6 +391,10 @@ impl fmt::Display for Op {
             Outcome::Ok(OpResult::Accepted { account: None }) => write!(f, " accepted"),
             Outcome::Fail => write!(f, " fail"),
             Outcome::Info => write!(f, " info"),
+        }?;
+        match &self.meta.error {
+            Some(e) => write!(f, ": {e}"),
+            None => Ok(()),
         }
     }
 }

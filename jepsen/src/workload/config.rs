@@ -197,3 +197,24 @@ pub async fn final_config_reads(
     }
     ops
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_alternate_plain_and_secret() {
+        assert_eq!(config_keys(4), ["c0", "s1", "c2", "s3"]);
+        assert!(is_secret("s1") && !is_secret("c0"));
+    }
+
+    #[test]
+    fn answers_decode_to_register_values() {
+        assert_eq!(decode("null"), None);
+        assert_eq!(decode(r#""0:4""#), Some("0:4".to_owned()));
+        // A masked secret or an unexpected shape stays visible to the checker.
+        assert_eq!(decode(r#""[secret]""#), Some("[secret]".to_owned()));
+        assert_eq!(decode(r#"{"a":1}"#), Some(r#"{"a":1}"#.to_owned()));
+        assert_eq!(decode(""), Some(String::new()));
+    }
+}
