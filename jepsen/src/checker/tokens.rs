@@ -1,10 +1,5 @@
 //! The token checker, for the auth workload: an access token that a token request issued is
 //! accepted by every node it is presented to until it expires, as the account it was issued for.
-//!
-//! Tokens are stateless HS256 JWTs: `node::auth::Tokens::verify` checks the signature and the
-//! expiry only, so deleting an account does not revoke tokens already issued for it. A use after
-//! the deletion is judged like any other (it must be accepted) and is counted apart; that fresh
-//! token requests are refused after a deletion is the account register's business.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -71,6 +66,11 @@ impl TokenReport {
 
 /// Checks every `use` op of `history` against the token request that issued its token.
 /// Fails only if an op is malformed (a harness failure, not a verdict).
+///
+/// Tokens are stateless HS256 JWTs: `node::auth::Tokens::verify` checks the signature and the
+/// expiry only, and deleting an account revokes none of its tokens. So a use after the
+/// deletion is judged like any other (it must be accepted) and counted apart; that fresh token
+/// requests fail after a deletion is the account register's business.
 pub fn check_tokens(history: &History, config: TokenConfig) -> Result<TokenReport, HistoryError> {
     let mut report = TokenReport::default();
     let mut issued: HashMap<&str, (usize, &Op)> = HashMap::new();

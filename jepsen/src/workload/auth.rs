@@ -1,8 +1,6 @@
-//! The auth workload: accounts generated through one node, access tokens requested on any node
-//! and presented to another (Auth.Inspect, or as the bearer of a call that needs an account),
-//! accounts deleted through yet another. Whether each account exists is checked as a plain
-//! register (generate writes it, delete removes it, a token request reads it); token uses by the
-//! token checker.
+//! The auth workload: accounts generated through one node, tokens requested on any node and
+//! presented to another, accounts deleted through yet another. Account existence is checked as
+//! a plain register (generate writes, delete removes, a token request reads); uses as tokens.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
