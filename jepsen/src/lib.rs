@@ -1,7 +1,8 @@
 //! The fault-injection harness and linearizability checker for micro clusters.
 //!
-//! Workloads record a [`history::History`] of operations against the store; checkers decide
-//! whether that history is consistent with a linearizable key-value register with revisions.
+//! Workloads record a [`history::History`] of operations against the public API; checkers
+//! decide whether that history is consistent with linearizable registers (the store's, with
+//! revisions; config paths and auth accounts, plain), or with the set, lease and token rules.
 //!
 //! Outcome contract (openraft's, word for word):
 //! - A workload op ends **ok**, **fail** (known not applied) or **info** (unknown). A timeout on a
@@ -11,9 +12,10 @@
 //!
 //! Layout:
 //! - [`history`]: [`history::Op`], [`history::History`] and their JSON-lines file format.
-//! - [`checker`]: the per-key linearizability checker over a register with revisions
-//!   ([`checker::check`]) and the set / append-order checker ([`checker::set`]).
-//! - [`workload`]: the register and set clients, pinned to every node in turn.
+//! - [`checker`]: the per-key linearizability checker over registers with revisions or plain
+//!   ones ([`checker::check`]), the set / append-order checker ([`checker::set`]), the lease
+//!   checker ([`checker::lease`]) and the token checker ([`checker::tokens`]).
+//! - [`workload`]: the register, set, registry, config and auth clients, spread over every node.
 //! - [`nemesis`]: the fault schedule (kill -9, SIGSTOP, partitions, replacement, clock skew,
 //!   damaged and full disks).
 //! - [`net`]: network namespaces and nftables rules for real partitions.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::checker::{LeaseReport, Listing, Report, SetReport};
+use crate::checker::{LeaseReport, Listing, Report, SetReport, TokenReport};
 use crate::history::{History, OpKind, Outcome};
 use crate::nemesis::NemesisEvent;
 
@@ -24,30 +24,35 @@ fn print_timeline(timeline: &[NemesisEvent]) {
     }
 }
 
-/// Prints the register report.
-pub fn print_register(history: &History, timeline: &[NemesisEvent], report: &Report, path: &Path) {
-    let mut table: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+/// Ops counted by `f` and outcome.
+fn tally(history: &History) -> BTreeMap<(&'static str, &'static str), usize> {
+    let mut table = BTreeMap::new();
     for op in &history.ops {
-        let kind = match op.kind {
-            OpKind::Read => "read",
-            OpKind::Write { .. } => "write",
-            OpKind::Cas { .. } => "cas",
-        };
         let outcome = match op.outcome {
             Outcome::Ok(_) => "ok",
             Outcome::Fail => "fail",
             Outcome::Info => "info",
         };
-        *table.entry((kind, outcome)).or_default() += 1;
+        *table.entry((op.kind.name(), outcome)).or_default() += 1;
     }
+    table
+}
+
+/// Prints the register report (also the config workload's: plain reads, writes and deletes).
+pub fn print_register(history: &History, timeline: &[NemesisEvent], report: &Report, path: &Path) {
+    let table = tally(history);
     println!(
         "\noperations ({} in {}):",
         history.ops.len(),
         path.display()
     );
     println!("  {:<6} {:>8} {:>8} {:>8}", "type", "ok", "fail", "info");
-    for kind in ["read", "write", "cas"] {
+    for kind in ["read", "write", "cas", "delete"] {
         let n = |o| table.get(&(kind, o)).copied().unwrap_or(0);
+        // The register workload makes no deletes, the config workload no cas: leave them out.
+        if matches!(kind, "cas" | "delete") && n("ok") + n("fail") + n("info") == 0 {
+            continue;
+        }
         println!(
             "  {:<6} {:>8} {:>8} {:>8}",
             kind,
@@ -56,7 +61,26 @@ pub fn print_register(history: &History, timeline: &[NemesisEvent], report: &Rep
             n("info")
         );
     }
+    let secret = |f: &str| {
+        history
+            .ops
+            .iter()
+            .filter(|op| op.meta.secret && op.kind.name() == f)
+            .count()
+    };
+    if history.ops.iter().any(|op| op.meta.secret) {
+        println!(
+            "  secrets: {} writes sealed, {} reads decrypted",
+            secret("write"),
+            secret("read")
+        );
+    }
     print_timeline(timeline);
+    print_keys(report);
+    println!("\nverdict: {}", report.verdict);
+}
+
+fn print_keys(report: &Report) {
     println!(
         "\nchecker: {} keys, {} ops",
         report.keys.len(),
@@ -71,7 +95,73 @@ pub fn print_register(history: &History, timeline: &[NemesisEvent], report: &Rep
             short(&k.verdict.to_string())
         );
     }
-    println!("\nverdict: {}", report.verdict);
+}
+
+/// Prints the auth workload's report: account existence per account, then token uses.
+pub fn print_auth(
+    history: &History,
+    timeline: &[NemesisEvent],
+    accounts: &Report,
+    tokens: &TokenReport,
+    path: &Path,
+) {
+    let table = tally(history);
+    let n = |f, o| table.get(&(f, o)).copied().unwrap_or(0);
+    let absent = history
+        .ops
+        .iter()
+        .filter(|op| op.kind == OpKind::Read && op.read_value() == Some(None))
+        .count();
+    println!(
+        "\noperations ({} in {}):",
+        history.ops.len(),
+        path.display()
+    );
+    println!(
+        "  generate  {} ok, {} fail, {} info",
+        n("write", "ok"),
+        n("write", "fail"),
+        n("write", "info")
+    );
+    println!(
+        "  token     {} issued, {} refused as no such account, {} other errors, {} info",
+        n("read", "ok").saturating_sub(absent),
+        absent,
+        n("read", "fail"),
+        n("read", "info")
+    );
+    println!(
+        "  delete    {} ok, {} fail, {} info",
+        n("delete", "ok"),
+        n("delete", "fail"),
+        n("delete", "info")
+    );
+    let [accepted, refused, unknown] = tokens.uses;
+    println!(
+        "  use       {accepted} accepted ({} on another node than the issuer, {} after the \
+         account's deletion), {refused} refused, {unknown} unknown",
+        tokens.cross_node, tokens.after_delete
+    );
+    print_timeline(timeline);
+    println!(
+        "\naccounts (existence as a plain register): {} accounts, {} ops; {} steps",
+        accounts.keys.len(),
+        accounts.counts.ops,
+        accounts.keys.iter().map(|k| k.steps).sum::<u64>()
+    );
+    println!("  {}", accounts.verdict);
+    println!(
+        "tokens: {} issued, {} uses judged, {} past their validity, {} violations",
+        tokens.issued,
+        accepted + refused,
+        tokens.expired,
+        tokens.violations.len()
+    );
+    for v in tokens.violations.iter().take(5) {
+        println!("  {:?}: {}", v.kind, v.description);
+    }
+    let valid = accounts.is_linearizable() && tokens.is_valid();
+    println!("\nverdict: {}", if valid { "valid" } else { "INVALID" });
 }
 
 /// Prints the set report.

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::checker::{self, CheckerConfig, LeaseConfig};
+use crate::checker::{self, CheckerConfig, LeaseConfig, TokenConfig};
 use crate::db::Db;
 use crate::disks::Disks;
 use crate::history::History;
@@ -17,13 +18,26 @@ use crate::nemesis::{run_schedule, NemesisKind};
 use crate::net::TestNet;
 use crate::report;
 use crate::skew::Skew;
-use crate::workload::{self, Clock, RegisterConfig};
+use crate::workload::{self, AuthPool, Clock, RegisterConfig};
 
 /// How far past its lease a silent instance may still be listed (the leader's expiry worker
 /// and the removal's commit), and how far apart node clocks may be, for the lease checker.
 /// One second covers what NTP keeps clocks within; the clock nemesis goes far beyond it on
 /// purpose.
 const LEASE_SLACK: Duration = Duration::from_millis(1500);
+
+/// How far node clocks may be apart for the token checker: the clock nemesis moves a clock up
+/// to a minute either way, and a token's expiry is judged by the verifying node's clock
+/// against the issuing node's.
+const TOKEN_CLOCK_SLACK: Duration = Duration::from_secs(120);
+
+/// What the token checker is told: tokens must be accepted for their lifetime, less the slack.
+pub fn token_config() -> TokenConfig {
+    let valid = workload::TOKEN_LIFETIME.saturating_sub(TOKEN_CLOCK_SLACK);
+    TokenConfig {
+        valid_for_ns: u64::try_from(valid.as_nanos()).unwrap_or(u64::MAX),
+    }
+}
 
 /// Which workload to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +48,10 @@ pub enum Workload {
     Set,
     /// Registry leases: no renewing instance missing, no silent one staying.
     Registry,
+    /// Per-path linearizability of config reads, writes and deletes, half of them secrets.
+    Config,
+    /// Accounts exist from generate to delete on every node; issued tokens are accepted.
+    Auth,
 }
 
 impl std::str::FromStr for Workload {
@@ -44,8 +62,10 @@ impl std::str::FromStr for Workload {
             "register" => Ok(Workload::Register),
             "set" => Ok(Workload::Set),
             "registry" => Ok(Workload::Registry),
+            "config" => Ok(Workload::Config),
+            "auth" => Ok(Workload::Auth),
             other => Err(format!(
-                "unknown workload {other:?}: expected register, set or registry"
+                "unknown workload {other:?}: expected register, set, registry, config or auth"
             )),
         }
     }
@@ -64,7 +84,7 @@ pub struct TestOptions {
     pub nemesis: Vec<NemesisKind>,
     /// Concurrent clients (spread over all nodes).
     pub concurrency: usize,
-    /// Keys of the register workload.
+    /// Keys of the register workload (paths of the config workload).
     pub keys: usize,
     /// Random seed of the schedule and the clients.
     pub seed: u64,
@@ -141,15 +161,35 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
     let register = RegisterConfig {
         keys: (0..opts.keys).map(|k| format!("r{k}")).collect(),
     };
-    let mut register_tasks = Vec::new();
+    let config_keys = workload::config_keys(opts.keys);
+    let pool = Arc::new(AuthPool::default());
+    let mut history_tasks = Vec::new();
     let mut set_tasks = Vec::new();
     let mut lease_tasks = Vec::new();
     for c in 0..opts.concurrency {
         let proxy = proxies[c % proxies.len()].clone();
+        let rng = StdRng::seed_from_u64(opts.seed.wrapping_add(c as u64 + 1));
         match opts.workload {
+            Workload::Config => history_tasks.push(tokio::spawn(workload::config_client(
+                c as u64,
+                c % proxies.len(),
+                proxy,
+                config_keys.clone(),
+                clock,
+                until,
+                rng,
+            ))),
+            Workload::Auth => history_tasks.push(tokio::spawn(workload::auth_client(
+                c as u64,
+                c % proxies.len(),
+                proxies.clone(),
+                pool.clone(),
+                clock,
+                until,
+                rng,
+            ))),
             Workload::Register => {
-                let rng = StdRng::seed_from_u64(opts.seed.wrapping_add(c as u64 + 1));
-                register_tasks.push(tokio::spawn(workload::register_client(
+                history_tasks.push(tokio::spawn(workload::register_client(
                     c as u64,
                     proxy,
                     register.clone(),
@@ -162,7 +202,6 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
                 set_tasks.push(tokio::spawn(workload::set_client(c as u64, proxy, until)))
             }
             Workload::Registry => {
-                let rng = StdRng::seed_from_u64(opts.seed.wrapping_add(c as u64 + 1));
                 lease_tasks.push(tokio::spawn(workload::lease_client(
                     c as u64,
                     c % proxies.len(),
@@ -178,7 +217,7 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
 
     let mut history = History::default();
     let mut adds = BTreeMap::new();
-    for t in register_tasks {
+    for t in history_tasks {
         for op in t.await? {
             history.push(op);
         }
@@ -233,6 +272,25 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
                 checker::check_leases(&leases.renewals, &leases.listings, &leases.silent, config);
             report::print_leases(&verdict, &leases.listings, &timeline);
             verdict.is_valid()
+        }
+        Workload::Config => {
+            let finals = workload::final_config_reads(&proxies, &config_keys, &clock, 1_000_000);
+            history.ops.extend(finals.await);
+            let path = opts.dir.join("history.jsonl");
+            history.write_jsonl(&path)?;
+            let verdict = checker::check(&history, &CheckerConfig::default())?;
+            report::print_register(&history, &timeline, &verdict, &path);
+            verdict.is_linearizable()
+        }
+        Workload::Auth => {
+            let finals = workload::final_auth_ops(&proxies, &pool, &clock, 1_000_000, opts.seed);
+            history.ops.extend(finals.await);
+            let path = opts.dir.join("history.jsonl");
+            history.write_jsonl(&path)?;
+            let accounts = checker::check(&history, &CheckerConfig::default())?;
+            let tokens = checker::check_tokens(&history, token_config())?;
+            report::print_auth(&history, &timeline, &accounts, &tokens, &path);
+            accounts.is_linearizable() && tokens.is_valid()
         }
     };
     Ok(valid)

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use micro_jepsen::checker::{self, CheckerConfig};
-use micro_jepsen::history::History;
+use micro_jepsen::history::{History, OpKind};
 use micro_jepsen::nemesis::NemesisKind;
-use micro_jepsen::runner::{run_test, TestOptions, Workload};
+use micro_jepsen::runner::{run_test, token_config, TestOptions, Workload};
 
 #[derive(Parser)]
 #[command(
@@ -34,16 +34,16 @@ enum Command {
         /// Seconds of client traffic.
         #[arg(long, default_value_t = 30)]
         time: u64,
-        /// register or set.
+        /// register, set, registry, config or auth.
         #[arg(long, default_value = "register")]
         workload: Workload,
-        /// Comma-separated faults: kill, pause, partition, or none.
+        /// Comma-separated faults: kill, pause, partition, member, clock, disk, or none.
         #[arg(long, default_value = "kill,pause,partition", value_delimiter = ',')]
         nemesis: Vec<String>,
         /// Concurrent clients (default: two per node).
         #[arg(long)]
         concurrency: Option<usize>,
-        /// Keys of the register workload.
+        /// Keys of the register workload (paths of the config workload).
         #[arg(long, default_value_t = 5)]
         keys: usize,
         /// Random seed (default: from the clock).
@@ -62,7 +62,8 @@ enum Command {
         #[arg(long)]
         skip_unavailable: bool,
     },
-    /// Check a recorded history (JSON lines) for linearizability.
+    /// Check a recorded history (JSON lines) for linearizability (and, when it has token uses,
+    /// with the token checker).
     Check {
         /// The history file.
         history: PathBuf,
@@ -99,7 +100,20 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 report.keys.len(),
                 report.verdict
             );
-            Ok(report.is_linearizable())
+            if !h.ops.iter().any(|op| op.kind == OpKind::Use) {
+                return Ok(report.is_linearizable());
+            }
+            let tokens = checker::check_tokens(&h, token_config())?;
+            println!(
+                "tokens: {} issued, uses {:?} (accepted, refused, unknown), {} violations",
+                tokens.issued,
+                tokens.uses,
+                tokens.violations.len()
+            );
+            for v in &tokens.violations {
+                println!("  {:?}: {}", v.kind, v.description);
+            }
+            Ok(report.is_linearizable() && tokens.is_valid())
         }
         Command::Test {
             nodes,

@@ -3,7 +3,8 @@
 //! Every rule is sound on its own: it fires only on histories that no linearization of the
 //! register-with-revisions model can explain (revisions are unique and strictly increase, and
 //! an op completed before another was invoked precedes it). The search stays the final judge;
-//! these rules only name the anomaly when they recognise it.
+//! these rules only name the anomaly when they recognise it. Plain registers (no revisions) have
+//! their own, smaller set of rules ([`diagnose_plain`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,6 +17,174 @@ type Indexed<'a> = (usize, &'a Op);
 /// Returns the first named anomaly on one key's ops (with their history indexes), if any.
 pub(crate) fn diagnose(key: &str, ops: &[Indexed<'_>]) -> Option<Violation> {
     Rules::new(key, ops).and_then(|r| r.run(ops)).err()
+}
+
+/// Returns the first named anomaly on one plain register's ops, if any: a read of a value no
+/// op wrote, whose only writes failed, or whose writes were all invoked after the read
+/// completed; a read of a value that an acknowledged write or delete had replaced; a read of
+/// absence after an acknowledged write that no delete could have followed.
+///
+/// Sound for any values; precise for unique ones (every workload writes each value once).
+pub(crate) fn diagnose_plain(key: &str, ops: &[Indexed<'_>]) -> Option<Violation> {
+    let mut writers: HashMap<&str, Vec<Indexed<'_>>> = HashMap::new();
+    // Ok writes and deletes: each replaces whatever was there before it was invoked.
+    let mut assigns: Vec<Indexed<'_>> = Vec::new();
+    // Deletes that may have applied (ok or info).
+    let mut deletes: Vec<Indexed<'_>> = Vec::new();
+    for &(i, op) in ops {
+        if let Some(v) = op.written_value() {
+            writers.entry(v).or_default().push((i, op));
+        }
+        let assigns_key = matches!(op.kind, OpKind::Write { .. } | OpKind::Delete);
+        if assigns_key && matches!(op.outcome, Outcome::Ok(_)) {
+            assigns.push((i, op));
+        }
+        if op.kind == OpKind::Delete && op.outcome != Outcome::Fail {
+            deletes.push((i, op));
+        }
+    }
+    let mut reads: Vec<Indexed<'_>> = ops
+        .iter()
+        .copied()
+        .filter(|(_, op)| op.read_value().is_some())
+        .collect();
+    reads.sort_unstable_by_key(|&(i, op)| (op.invoke_ns, i));
+    for (i, op) in reads {
+        let Some(done) = op.complete_ns else { continue };
+        let found = op.read_value().flatten();
+        let result = match found {
+            Some(value) => plain_value_read(key, (i, op), value, done, &writers, &assigns),
+            None => plain_absent_read(key, (i, op), done, &assigns, &deletes),
+        };
+        if let Err(v) = result {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The rules for an ok read that found `value` (see [`diagnose_plain`]).
+fn plain_value_read<'a>(
+    key: &str,
+    read: Indexed<'a>,
+    value: &str,
+    done: u64,
+    writers: &HashMap<&str, Vec<Indexed<'a>>>,
+    assigns: &[Indexed<'a>],
+) -> Result<(), Violation> {
+    let (i, op) = read;
+    let all = writers.get(value).map_or(&[][..], Vec::as_slice);
+    let live: Vec<Indexed<'a>> = all
+        .iter()
+        .copied()
+        .filter(|(_, w)| w.outcome != Outcome::Fail)
+        .collect();
+    if all.is_empty() {
+        let msg =
+            format!("read of a never-written value: #{i} read {value:?}, a value no op wrote");
+        return Err(violation(
+            key,
+            ViolationKind::NeverWrittenValue,
+            msg,
+            &[read],
+        ));
+    }
+    if live.is_empty() {
+        let (j, w) = all[0];
+        let msg = format!(
+            "failed write visible: #{i} read {value:?}, but its only write (#{j}) failed, which \
+             means it was known not applied"
+        );
+        return Err(violation(
+            key,
+            ViolationKind::FailedWriteVisible,
+            msg,
+            &[read, (j, w)],
+        ));
+    }
+    if live.iter().all(|(_, w)| w.invoke_ns > done) {
+        let (j, w) = live[0];
+        let msg = format!(
+            "read from the future: #{i} read {value:?}, written by #{j}, which was invoked only \
+             after the read completed"
+        );
+        return Err(violation(
+            key,
+            ViolationKind::FutureRead,
+            msg,
+            &[read, (j, w)],
+        ));
+    }
+    // With one possible writer that completed, any acknowledged write or delete that ran
+    // entirely between that write's completion and the read's invocation replaced the value.
+    let [(j, w)] = live[..] else { return Ok(()) };
+    // An info write's completion is when the client gave up: it may take effect later.
+    let Some(written) = w
+        .complete_ns
+        .filter(|_| matches!(w.outcome, Outcome::Ok(_)))
+    else {
+        return Ok(());
+    };
+    let replaced = assigns
+        .iter()
+        .copied()
+        .find(|(_, a)| a.invoke_ns > written && a.complete_ns.is_some_and(|c| c < op.invoke_ns));
+    if let Some((k, a)) = replaced {
+        let msg = format!(
+            "stale read: #{i} invoked at {} ns returned {value:?}, written by #{j} (done at \
+             {written} ns), but #{k} ({}) ran entirely in between",
+            op.invoke_ns, a
+        );
+        return Err(violation(
+            key,
+            ViolationKind::StaleRead,
+            msg,
+            &[read, (k, a), (j, w)],
+        ));
+    }
+    Ok(())
+}
+
+/// The rule for an ok read that found the key absent (see [`diagnose_plain`]).
+fn plain_absent_read<'a>(
+    key: &str,
+    read: Indexed<'a>,
+    done: u64,
+    assigns: &[Indexed<'a>],
+    deletes: &[Indexed<'a>],
+) -> Result<(), Violation> {
+    let (i, op) = read;
+    // The acknowledged write invoked last among those done before the read began: a delete
+    // must have taken effect after it (so was not done before it was invoked) and before the
+    // read ended (so was invoked before that).
+    let latest = assigns
+        .iter()
+        .copied()
+        .filter(|(_, a)| matches!(a.kind, OpKind::Write { .. }))
+        .filter(|(_, a)| a.complete_ns.is_some_and(|c| c < op.invoke_ns))
+        .max_by_key(|&(k, a)| (a.invoke_ns, k));
+    let Some((j, w)) = latest else { return Ok(()) };
+    let fits = |d: &Op| {
+        let finished = d
+            .complete_ns
+            .filter(|_| matches!(d.outcome, Outcome::Ok(_)));
+        d.invoke_ns <= done && finished.is_none_or(|c| c >= w.invoke_ns)
+    };
+    if deletes.iter().any(|(_, d)| fits(d)) {
+        return Ok(());
+    }
+    let msg = format!(
+        "stale read: #{i} invoked at {} ns found the key absent, but #{j} had written {:?} by \
+         then and no delete could have followed it",
+        op.invoke_ns,
+        w.written_value().unwrap_or_default()
+    );
+    Err(violation(
+        key,
+        ViolationKind::StaleRead,
+        msg,
+        &[read, (j, w)],
+    ))
 }
 
 struct Rules<'a> {
@@ -228,17 +397,26 @@ impl<'a> Rules<'a> {
         description: String,
         ops: &[Indexed<'_>],
     ) -> Violation {
-        Violation {
-            key: self.key.to_owned(),
-            kind,
-            description,
-            ops: ops
-                .iter()
-                .map(|&(index, op)| OpRef {
-                    index,
-                    op: op.clone(),
-                })
-                .collect(),
-        }
+        violation(self.key, kind, description, ops)
+    }
+}
+
+fn violation(
+    key: &str,
+    kind: ViolationKind,
+    description: String,
+    ops: &[Indexed<'_>],
+) -> Violation {
+    Violation {
+        key: key.to_owned(),
+        kind,
+        description,
+        ops: ops
+            .iter()
+            .map(|&(index, op)| OpRef {
+                index,
+                op: op.clone(),
+            })
+            .collect(),
     }
 }

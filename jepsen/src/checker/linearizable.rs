@@ -2,13 +2,14 @@
 //!
 //! Linearizability is local (Herlihy & Wing's P-compositionality): a history is linearizable iff
 //! each key's sub-history is, so keys are checked independently, each by the named anomaly rules
-//! and then by the exhaustive search.
+//! and then by the exhaustive search. Keys with revisions and plain keys share the search; only
+//! the lowering and the named rules differ.
 
 use std::collections::{BTreeMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::history::{History, HistoryError, Op};
+use crate::history::{History, HistoryError, Op, OpKind};
 
 use super::register::{lower, Effect, KeyModel};
 use super::search::{search, Deepest, SearchOutcome};
@@ -42,7 +43,10 @@ pub fn check(history: &History, config: &CheckerConfig) -> Result<Report, Histor
     for (index, op) in history.ops.iter().enumerate() {
         op.validate()
             .map_err(|source| HistoryError::InvalidOp { index, source })?;
-        by_key.entry(&op.key).or_default().push((index, op));
+        // Token uses are the token checker's; they read or write no register.
+        if op.kind != OpKind::Use {
+            by_key.entry(&op.key).or_default().push((index, op));
+        }
     }
     let keys: Vec<(&str, Vec<(usize, &Op)>)> = by_key.into_iter().collect();
     let threads = match config.threads {
@@ -102,7 +106,16 @@ fn check_key(key: &str, ops: &[(usize, &Op)], max_steps: u64) -> KeyReport {
         counts: model.counts,
         steps,
     };
-    if let Some(v) = diagnose::diagnose(key, ops) {
+    if let Some(reason) = &model.unsupported {
+        let reason = format!("key {key:?} cannot be checked: {reason}");
+        return report(Verdict::Unknown { reason }, 0);
+    }
+    let named = if model.plain {
+        diagnose::diagnose_plain(key, ops)
+    } else {
+        diagnose::diagnose(key, ops)
+    };
+    if let Some(v) = named {
         return report(Verdict::Violation(v), 0);
     }
     let result = search(&model, max_steps);
@@ -142,12 +155,12 @@ fn describe(key: &str, ops: &[(usize, &Op)], model: &KeyModel, d: &Deepest) -> V
         involved.push(b);
     }
     // The op that produced the state the blocked op met, then ops still pending at that point.
-    let last_write = d
-        .prefix
-        .iter()
-        .rev()
-        .copied()
-        .find(|&m| matches!(model.ops[m].effect, Effect::Write { .. }));
+    let last_write = d.prefix.iter().rev().copied().find(|&m| {
+        matches!(
+            model.ops[m].effect,
+            Effect::Write { .. } | Effect::Assign(_)
+        )
+    });
     if let Some(w) = last_write.and_then(op_ref) {
         description += &format!("; the state was produced by #{}", w.index);
         involved.push(w);

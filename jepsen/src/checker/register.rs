@@ -1,9 +1,10 @@
-//! The register-with-revisions model the search runs on: states, op effects and their choices.
+//! The register models the search runs on: states, op effects and their choices.
 //!
-//! A key's state is absent or `(value, revision)`. Revisions strictly increase along a
-//! linearization (they are raft log indexes). Ok ops carry their revision. An info write or cas
-//! has an unknown revision, so it gets one *choice* per revision it could explain (see
-//! [`super::candidates`]), or is never applied.
+//! With revisions, a key's state is absent or `(value, revision)`. Revisions strictly increase
+//! along a linearization (they are raft log indexes). Ok ops carry their revision. An info write
+//! or cas has an unknown revision, so it gets one *choice* per revision it could explain (see
+//! [`super::candidates`]), or is never applied. A plain register (no revisions in any answer)
+//! is the same search with every revision 0 and writes and deletes legal in any state.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
@@ -15,6 +16,10 @@ use super::Counts;
 
 /// An interned value: the search compares small integers, not strings.
 pub(crate) type ValueId = u32;
+
+/// The revision of every present state of a plain register: it has none, and one constant
+/// keeps [`Cell`] and the search unchanged.
+pub(crate) const PLAIN_REVISION: u64 = 0;
 
 /// The state of one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +58,8 @@ pub(crate) enum Effect {
         value: ValueId,
         slots: Vec<Slot>,
     },
+    /// A plain register's write (`Some`) or delete (`None`): legal in any state, one choice.
+    Assign(Option<ValueId>),
 }
 
 impl Effect {
@@ -63,6 +70,7 @@ impl Effect {
         match self {
             Effect::Read(expect) if *expect == cell => 0..1,
             Effect::Read(_) => 0..0,
+            Effect::Assign(_) => 0..1,
             Effect::Write { guard, slots, .. } => {
                 let current = cell.revision();
                 if guard.is_some_and(|expected| expected != current) {
@@ -79,6 +87,11 @@ impl Effect {
     pub fn after(&self, cell: Cell, choice: usize) -> Cell {
         match self {
             Effect::Read(_) => cell,
+            Effect::Assign(None) => Cell::Absent,
+            Effect::Assign(Some(value)) => Cell::Present {
+                value: *value,
+                revision: PLAIN_REVISION,
+            },
             Effect::Write { value, slots, .. } => match slots.get(choice) {
                 Some(slot) => Cell::Present {
                     value: *value,
@@ -110,6 +123,10 @@ pub(crate) struct KeyModel {
     /// Interned values, indexed by [`ValueId`].
     pub values: Vec<String>,
     pub counts: Counts,
+    /// A plain register: states and messages carry no revisions.
+    pub plain: bool,
+    /// Why the key cannot be checked, if it cannot (a cas on a plain register).
+    pub unsupported: Option<String>,
 }
 
 impl KeyModel {
@@ -119,15 +136,23 @@ impl KeyModel {
             Cell::Absent => "absent".to_owned(),
             Cell::Present { value, revision } => {
                 let v = self.values.get(value as usize).map_or("?", String::as_str);
-                format!("{v:?}@{revision}")
+                if self.plain {
+                    format!("{v:?}")
+                } else {
+                    format!("{v:?}@{revision}")
+                }
             }
         }
     }
 }
 
 /// Lowers one key's ops (with their history indexes): drops fail ops and info reads, interns
-/// values, and resolves each info write's candidate revisions.
+/// values, and resolves each info write's candidate revisions. A key with any plain op is
+/// lowered as a plain register ([`lower_plain`]).
 pub(crate) fn lower(ops: &[(usize, &Op)]) -> KeyModel {
+    if ops.iter().any(|(_, op)| op.is_plain()) {
+        return lower_plain(ops);
+    }
     let mut model = KeyModel::default();
     let mut values = Interner::default();
 
@@ -170,6 +195,8 @@ pub(crate) fn lower(ops: &[(usize, &Op)]) -> KeyModel {
             }
             // An info read tells nothing; a mismatched ok result is rejected before lowering.
             (OpKind::Read, _) => continue,
+            // Plain ops send the key to `lower_plain`; uses are filtered out before lowering.
+            (OpKind::Delete | OpKind::Use, _) => continue,
             (OpKind::Write { value } | OpKind::Cas { value, .. }, outcome) => {
                 let guard = match op.kind {
                     OpKind::Cas { expected, .. } => Some(expected),
@@ -192,6 +219,86 @@ pub(crate) fn lower(ops: &[(usize, &Op)]) -> KeyModel {
                     slots,
                 }
             }
+        };
+        model.ops.push(ModelOp {
+            index,
+            invoke_ns: op.invoke_ns,
+            complete_ns: if required { op.complete_ns } else { None },
+            effect,
+            required,
+        });
+    }
+    model.values = values.values;
+    model
+}
+
+/// Lowers a plain register's ops: revisions are ignored (a versioned answer on such a key
+/// keeps only its value), writes and deletes become [`Effect::Assign`].
+///
+/// An info write whose value no ok read returned, and an info delete that no ok read of
+/// absence completed after its invocation could have observed, are treated as never applied:
+/// applying one only changes the state where no read looks, so "never applied" dominates (the
+/// same argument as [`super::candidates`]). The others get one choice, in any state.
+fn lower_plain(ops: &[(usize, &Op)]) -> KeyModel {
+    let mut model = KeyModel {
+        plain: true,
+        ..KeyModel::default()
+    };
+    let mut values = Interner::default();
+    let observed: std::collections::HashSet<&str> = ops
+        .iter()
+        .filter_map(|(_, op)| op.read_value().flatten())
+        .collect();
+    let last_absent_read = ops
+        .iter()
+        .filter(|(_, op)| op.read_value() == Some(None))
+        .filter_map(|(_, op)| op.complete_ns)
+        .max();
+    for &(index, op) in ops {
+        let counts = &mut model.counts;
+        counts.ops += 1;
+        let required = match op.outcome {
+            Outcome::Ok(_) => {
+                counts.ok += 1;
+                true
+            }
+            Outcome::Fail => {
+                counts.fail += 1;
+                continue;
+            }
+            Outcome::Info => {
+                counts.info += 1;
+                false
+            }
+        };
+        let effect = match &op.kind {
+            OpKind::Read => match op.read_value() {
+                Some(found) => Effect::Read(found.map_or(Cell::Absent, |v| Cell::Present {
+                    value: values.id(v),
+                    revision: PLAIN_REVISION,
+                })),
+                None => continue,
+            },
+            OpKind::Write { value } => {
+                if !required && !observed.contains(value.as_str()) {
+                    counts.info_unobserved += 1;
+                    continue;
+                }
+                Effect::Assign(Some(values.id(value)))
+            }
+            OpKind::Delete => {
+                if !required && last_absent_read.is_none_or(|done| done < op.invoke_ns) {
+                    counts.info_unobserved += 1;
+                    continue;
+                }
+                Effect::Assign(None)
+            }
+            OpKind::Cas { .. } => {
+                model.unsupported =
+                    Some("a compare-and-set on a register without revisions".to_owned());
+                continue;
+            }
+            OpKind::Use => continue,
         };
         model.ops.push(ModelOp {
             index,

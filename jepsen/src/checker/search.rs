@@ -41,6 +41,9 @@ pub(crate) struct SearchResult {
     pub steps: u64,
 }
 
+/// The group key of a plain register's info ops (see [`InfoIndex::new`]).
+const PLAIN_GROUP: u64 = u64::MAX;
+
 /// The info ops that may create one revision.
 struct InfoGroup {
     revision: u64,
@@ -59,15 +62,20 @@ impl InfoIndex {
     fn new(model: &KeyModel) -> Self {
         let mut map: BTreeMap<u64, InfoGroup> = BTreeMap::new();
         for (i, op) in model.ops.iter().enumerate().filter(|(_, o)| !o.required) {
-            if let Effect::Write { slots, .. } = &op.effect {
-                for (choice, slot) in slots.iter().enumerate() {
-                    let group = map.entry(slot.revision).or_insert(InfoGroup {
-                        revision: slot.revision,
-                        pred: slot.pred,
-                        ops: Vec::new(),
-                    });
-                    group.ops.push((i, choice));
-                }
+            let slots: Vec<(u64, Option<u64>)> = match &op.effect {
+                Effect::Write { slots, .. } => slots.iter().map(|s| (s.revision, s.pred)).collect(),
+                // A plain register has no revisions: its info ops share one group that sorts
+                // after every state's revision and has no predecessor, so every state admits it.
+                Effect::Assign(_) => vec![(PLAIN_GROUP, None)],
+                Effect::Read(_) => continue,
+            };
+            for (choice, (revision, pred)) in slots.into_iter().enumerate() {
+                let group = map.entry(revision).or_insert(InfoGroup {
+                    revision,
+                    pred,
+                    ops: Vec::new(),
+                });
+                group.ops.push((i, choice));
             }
         }
         let mut groups: Vec<InfoGroup> = map.into_values().collect();

@@ -139,6 +139,8 @@ impl Sim {
                 return Outcome::Fail;
             }
             OpKind::Write { value } | OpKind::Cas { value, .. } => value.clone(),
+            // The simulated register has revisions and no tokens: never generated.
+            OpKind::Delete | OpKind::Use => return Outcome::Fail,
         };
         // Other keys' writes also consume log indexes, so revisions per key have gaps.
         self.last_revision += 1 + self.clock % 3;

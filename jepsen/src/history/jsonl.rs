@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{History, HistoryError, InvalidOp, Op, OpKind, OpResult, Outcome, Versioned};
+use super::{History, HistoryError, InvalidOp, Op, OpKind, OpMeta, OpResult, Outcome, Versioned};
 
 /// One line of a history file, field for field.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +38,20 @@ pub(super) struct OpRecord {
         deserialize_with = "present"
     )]
     expected_revision: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    secret: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    via: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +60,8 @@ enum Function {
     Read,
     Write,
     Cas,
+    Delete,
+    Use,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,10 +97,15 @@ impl TryFrom<OpRecord> for Op {
 
     fn try_from(r: OpRecord) -> Result<Op, InvalidOp> {
         let written_value = |v: Option<Option<String>>| require("value", v.flatten());
-        let (kind, read_value) = match r.f {
-            Function::Read => {
+        let (kind, answer) = match r.f {
+            Function::Read | Function::Use => {
                 forbid("expected_revision", &r.expected_revision)?;
-                (OpKind::Read, r.value)
+                let kind = if r.f == Function::Read {
+                    OpKind::Read
+                } else {
+                    OpKind::Use
+                };
+                (kind, r.value)
             }
             Function::Write => {
                 forbid("expected_revision", &r.expected_revision)?;
@@ -96,25 +117,42 @@ impl TryFrom<OpRecord> for Op {
                 let value = written_value(r.value)?;
                 (OpKind::Cas { expected, value }, None)
             }
+            Function::Delete => {
+                forbid("expected_revision", &r.expected_revision)?;
+                forbid("value", &r.value)?;
+                (OpKind::Delete, None)
+            }
         };
         let outcome = match (r.outcome, r.f) {
-            (OutcomeTag::Ok, Function::Read) => match require("value", read_value)? {
-                None => {
-                    forbid("revision", &r.revision)?;
+            (OutcomeTag::Ok, Function::Read) => match (require("value", answer)?, r.revision) {
+                (None, revision) => {
+                    forbid("revision", &revision)?;
                     Outcome::Ok(OpResult::Read(None))
                 }
-                Some(value) => {
-                    let revision = require("revision", r.revision)?;
+                (Some(value), Some(revision)) => {
                     Outcome::Ok(OpResult::Read(Some(Versioned { value, revision })))
                 }
+                // A plain register's read: the answer carries no revision.
+                (Some(value), None) => Outcome::Ok(OpResult::Value(value)),
             },
-            (OutcomeTag::Ok, Function::Write | Function::Cas) => {
-                let revision = require("revision", r.revision)?;
-                Outcome::Ok(OpResult::Written { revision })
+            (OutcomeTag::Ok, Function::Write | Function::Cas) => match r.revision {
+                Some(revision) => Outcome::Ok(OpResult::Written { revision }),
+                None if r.f == Function::Write => Outcome::Ok(OpResult::Done),
+                None => return Err(InvalidOp::MissingField { field: "revision" }),
+            },
+            (OutcomeTag::Ok, Function::Delete) => {
+                forbid("revision", &r.revision)?;
+                Outcome::Ok(OpResult::Done)
+            }
+            (OutcomeTag::Ok, Function::Use) => {
+                forbid("revision", &r.revision)?;
+                Outcome::Ok(OpResult::Accepted {
+                    account: answer.flatten(),
+                })
             }
             (tag, _) => {
                 forbid("revision", &r.revision)?;
-                forbid("value", &read_value)?;
+                forbid("value", &answer)?;
                 if tag == OutcomeTag::Fail {
                     Outcome::Fail
                 } else {
@@ -129,6 +167,13 @@ impl TryFrom<OpRecord> for Op {
             invoke_ns: r.invoke_ns,
             complete_ns: r.complete_ns,
             outcome,
+            meta: OpMeta {
+                node: r.node,
+                secret: r.secret,
+                token: r.token,
+                via: r.via,
+                error: r.error,
+            },
         };
         op.validate()?;
         Ok(op)
@@ -141,6 +186,8 @@ impl From<Op> for OpRecord {
             OpKind::Read => (Function::Read, None, None),
             OpKind::Write { value } => (Function::Write, Some(Some(value)), None),
             OpKind::Cas { expected, value } => (Function::Cas, Some(Some(value)), Some(expected)),
+            OpKind::Delete => (Function::Delete, None, None),
+            OpKind::Use => (Function::Use, None, None),
         };
         let (outcome, revision) = match op.outcome {
             Outcome::Ok(OpResult::Read(found)) => {
@@ -149,6 +196,15 @@ impl From<Op> for OpRecord {
                 (OutcomeTag::Ok, revision)
             }
             Outcome::Ok(OpResult::Written { revision }) => (OutcomeTag::Ok, Some(revision)),
+            Outcome::Ok(OpResult::Value(found)) => {
+                value = Some(Some(found));
+                (OutcomeTag::Ok, None)
+            }
+            Outcome::Ok(OpResult::Done) => (OutcomeTag::Ok, None),
+            Outcome::Ok(OpResult::Accepted { account }) => {
+                value = Some(account);
+                (OutcomeTag::Ok, None)
+            }
             Outcome::Fail => (OutcomeTag::Fail, None),
             Outcome::Info => (OutcomeTag::Info, None),
         };
@@ -162,6 +218,11 @@ impl From<Op> for OpRecord {
             value,
             revision,
             expected_revision,
+            node: op.meta.node,
+            secret: op.meta.secret,
+            token: op.meta.token,
+            via: op.meta.via,
+            error: op.meta.error,
         }
     }
 }

@@ -36,6 +36,38 @@ fn sample() -> History {
         Op::invoke(5, "k2", OpKind::Read, 1400).ok_read(None, 1500),
         Op::invoke(6, "k2", w("d"), 1600).info(Some(2000)),
         Op::invoke(7, "k2", OpKind::Read, 1700).fail(1800),
+        // Plain registers and token uses (config and auth workloads).
+        Op::invoke(0, "s1", w("0:4"), 2000)
+            .on_node(0)
+            .secret(true)
+            .ok_done(2900),
+        Op::invoke(1, "s1", OpKind::Read, 3000)
+            .on_node(1)
+            .secret(true)
+            .via("get")
+            .ok_value(Some("0:4".into()), 3200),
+        Op::invoke(2, "c0", OpKind::Delete, 3300)
+            .on_node(2)
+            .ok_done(3900),
+        Op::invoke(3, "a0-1", OpKind::Read, 4000)
+            .on_node(1)
+            .token("t7")
+            .via("secret")
+            .ok_value(Some("a0-1".into()), 4500),
+        Op::invoke(4, "a0-1", OpKind::Use, 4600)
+            .on_node(2)
+            .token("t7")
+            .via("inspect")
+            .ok_accepted(Some("a0-1".into()), 4700),
+        Op::invoke(4, "a0-1", OpKind::Use, 4800)
+            .token("t7")
+            .via("bearer")
+            .ok_accepted(None, 4900),
+        Op::invoke(5, "a0-1", OpKind::Use, 5000)
+            .token("t7")
+            .error("token not issued by this cluster")
+            .fail(5100),
+        Op::invoke(6, "c0", OpKind::Delete, 5200).info(None),
     ])
 }
 
@@ -67,9 +99,27 @@ fn parses_the_documented_example() {
 {"process":3,"key":"k1","f":"cas","invoke_ns":1000,"outcome":"info","value":"b","expected_revision":7}
 {"process":4,"key":"k2","f":"cas","invoke_ns":1100,"complete_ns":1300,"outcome":"fail","value":"c","expected_revision":null}
 {"process":5,"key":"k2","f":"read","invoke_ns":1400,"complete_ns":1500,"outcome":"ok","value":null}
+{"process":0,"key":"s1","f":"write","invoke_ns":2000,"complete_ns":2900,"outcome":"ok","value":"0:4","node":0,"secret":true}
+{"process":1,"key":"s1","f":"read","invoke_ns":3000,"complete_ns":3200,"outcome":"ok","value":"0:4","node":1,"secret":true,"via":"get"}
+{"process":2,"key":"c0","f":"delete","invoke_ns":3300,"complete_ns":3900,"outcome":"ok","node":2}
+{"process":3,"key":"a0-1","f":"read","invoke_ns":4000,"complete_ns":4500,"outcome":"ok","value":"a0-1","node":1,"token":"t7","via":"secret"}
+{"process":4,"key":"a0-1","f":"use","invoke_ns":4600,"complete_ns":4700,"outcome":"ok","value":"a0-1","node":2,"token":"t7","via":"inspect"}
 "#;
     let history = parse(text).unwrap();
-    assert_eq!(history.ops[..], sample().ops[..5]);
+    let sample = sample();
+    assert_eq!(history.ops[..5], sample.ops[..5]);
+    assert_eq!(history.ops[5..], sample.ops[7..12]);
+}
+
+#[test]
+fn plain_answers_carry_no_revision() {
+    let ops = &sample().ops;
+    for op in &ops[7..12] {
+        assert!(op.is_plain() || op.kind == OpKind::Use, "{op}");
+        assert!(!op.to_json_line().contains("revision"), "{op}");
+    }
+    // `secret` is written only when true.
+    assert!(!ops[9].to_json_line().contains("secret"));
 }
 
 #[test]
@@ -108,7 +158,7 @@ fn unknown_fields_are_rejected() {
 fn inconsistent_fields_are_named() {
     let cases = [
         (
-            r#"{"process":1,"key":"k","f":"write","invoke_ns":1,"complete_ns":2,"outcome":"ok","value":"a"}"#,
+            r#"{"process":1,"key":"k","f":"cas","invoke_ns":1,"complete_ns":2,"outcome":"ok","value":"a","expected_revision":null}"#,
             InvalidOp::MissingField { field: "revision" },
         ),
         (
@@ -122,8 +172,20 @@ fn inconsistent_fields_are_named() {
             InvalidOp::MissingField { field: "value" },
         ),
         (
-            r#"{"process":1,"key":"k","f":"read","invoke_ns":1,"complete_ns":2,"outcome":"ok","value":"a"}"#,
-            InvalidOp::MissingField { field: "revision" },
+            r#"{"process":1,"key":"k","f":"delete","invoke_ns":1,"complete_ns":2,"outcome":"ok","value":"a"}"#,
+            InvalidOp::UnexpectedField { field: "value" },
+        ),
+        (
+            r#"{"process":1,"key":"k","f":"delete","invoke_ns":1,"complete_ns":2,"outcome":"ok","revision":3}"#,
+            InvalidOp::UnexpectedField { field: "revision" },
+        ),
+        (
+            r#"{"process":1,"key":"k","f":"use","invoke_ns":1,"complete_ns":2,"outcome":"ok"}"#,
+            InvalidOp::MissingField { field: "token" },
+        ),
+        (
+            r#"{"process":1,"key":"k","f":"use","invoke_ns":1,"complete_ns":2,"outcome":"fail","token":"t","value":"a"}"#,
+            InvalidOp::UnexpectedField { field: "value" },
         ),
         (
             r#"{"process":1,"key":"k","f":"write","invoke_ns":1,"complete_ns":2,"outcome":"fail","value":"a","revision":3}"#,

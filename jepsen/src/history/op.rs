@@ -1,7 +1,9 @@
 //! One recorded client operation ([`Op`]) and a run's list of them ([`History`]).
 //!
 //! Ops are built by workloads with [`Op::invoke`] and one of the [`Invocation`] completions, so
-//! the result always matches the kind; [`Op::validate`] re-checks ops built by hand.
+//! the result always matches the kind; [`Op::validate`] re-checks ops built by hand. Registers
+//! come in two flavours: with revisions (the store) and plain (config paths, auth accounts),
+//! whose answers carry no revision.
 
 use std::fmt;
 
@@ -46,6 +48,27 @@ pub struct Op {
     pub complete_ns: Option<u64>,
     /// How the op ended.
     pub outcome: Outcome,
+    /// Where and how it was made; informational, except [`OpMeta::token`].
+    pub meta: OpMeta,
+}
+
+/// Annotations of an op: which node served it and how the client asked. Checkers ignore all
+/// of them but `token`, which ties a token's uses to the request that issued it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpMeta {
+    /// The node (its index in the run) the client sent the op to.
+    pub node: Option<u64>,
+    /// Config: the write was sealed (`options.secret`), or the read asked for secrets revealed.
+    pub secret: bool,
+    /// Auth: on an ok token request, the id the harness gave the issued token; on a use, the
+    /// token presented (required there).
+    pub token: Option<String>,
+    /// How the op was made, where a workload varies it (config reads: `get`, or `read` for
+    /// the legacy masked Config.Read; token requests: `secret` or `refresh`; uses: `inspect`
+    /// or `bearer`).
+    pub via: Option<String>,
+    /// Auth: on a refused use, why the node refused it (its error detail).
+    pub error: Option<String>,
 }
 
 /// What an op asked the store to do.
@@ -65,6 +88,11 @@ pub enum OpKind {
         /// The value written when the precondition holds.
         value: String,
     },
+    /// Make the key absent (a plain register's delete: config Delete, account deletion).
+    Delete,
+    /// Present the token [`OpMeta::token`] of account `key` to a node. Not a register op: ok
+    /// means accepted, fail refused, info unknown; the token checker judges these.
+    Use,
 }
 
 /// How an op ended, per the outcome contract.
@@ -89,6 +117,15 @@ pub enum OpResult {
         /// The new revision (the raft log index of the write).
         revision: u64,
     },
+    /// A plain read found this value; no revision is known. (Absence is `Read(None)`.)
+    Value(String),
+    /// A plain write or delete was acknowledged without a revision.
+    Done,
+    /// A use was accepted.
+    Accepted {
+        /// The account the node said the token stands for, when its answer names one.
+        account: Option<String>,
+    },
 }
 
 /// A value together with the revision that wrote it.
@@ -111,6 +148,8 @@ pub struct Invocation {
     pub kind: OpKind,
     /// When it was sent (ns).
     pub invoke_ns: u64,
+    /// Annotations, set with the builder methods below.
+    pub meta: OpMeta,
 }
 
 impl Op {
@@ -126,6 +165,7 @@ impl Op {
             key: key.into(),
             kind,
             invoke_ns,
+            meta: OpMeta::default(),
         }
     }
 
@@ -142,17 +182,44 @@ impl Op {
             }
             _ => {}
         }
-        match (&self.kind, &self.outcome) {
-            (OpKind::Read, Outcome::Ok(OpResult::Written { .. })) => {
-                Err(InvalidOp::ResultMismatch { f: "read" })
-            }
-            (OpKind::Write { .. }, Outcome::Ok(OpResult::Read(_))) => {
-                Err(InvalidOp::ResultMismatch { f: "write" })
-            }
-            (OpKind::Cas { .. }, Outcome::Ok(OpResult::Read(_))) => {
-                Err(InvalidOp::ResultMismatch { f: "cas" })
-            }
-            _ => Ok(()),
+        if self.kind == OpKind::Use && self.meta.token.is_none() {
+            return Err(InvalidOp::MissingField { field: "token" });
+        }
+        let Outcome::Ok(result) = &self.outcome else {
+            return Ok(());
+        };
+        let fits = match &self.kind {
+            OpKind::Read => matches!(result, OpResult::Read(_) | OpResult::Value(_)),
+            OpKind::Write { .. } => matches!(result, OpResult::Written { .. } | OpResult::Done),
+            OpKind::Cas { .. } => matches!(result, OpResult::Written { .. }),
+            OpKind::Delete => matches!(result, OpResult::Done),
+            OpKind::Use => matches!(result, OpResult::Accepted { .. }),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(InvalidOp::ResultMismatch {
+                f: self.kind.name(),
+            })
+        }
+    }
+
+    /// Whether the op belongs to a plain register (no revisions): a delete, or an answer
+    /// without a revision.
+    pub fn is_plain(&self) -> bool {
+        self.kind == OpKind::Delete
+            || matches!(
+                self.outcome,
+                Outcome::Ok(OpResult::Value(_) | OpResult::Done)
+            )
+    }
+
+    /// What an ok read found, revision or not (`Some(None)`: the key was absent).
+    pub fn read_value(&self) -> Option<Option<&str>> {
+        match &self.outcome {
+            Outcome::Ok(OpResult::Read(found)) => Some(found.as_ref().map(|v| v.value.as_str())),
+            Outcome::Ok(OpResult::Value(v)) => Some(Some(v)),
+            _ => None,
         }
     }
 
@@ -167,7 +234,7 @@ impl Op {
     /// The value a write or cas tries to write.
     pub fn written_value(&self) -> Option<&str> {
         match &self.kind {
-            OpKind::Read => None,
+            OpKind::Read | OpKind::Delete | OpKind::Use => None,
             OpKind::Write { value } | OpKind::Cas { value, .. } => Some(value),
         }
     }
@@ -197,6 +264,54 @@ impl Invocation {
         self.ok(OpResult::Written { revision }, complete_ns)
     }
 
+    /// A plain read succeeded, finding `found` (`None`: the key was absent).
+    pub fn ok_value(self, found: Option<String>, complete_ns: u64) -> Op {
+        match found {
+            Some(v) => self.ok(OpResult::Value(v), complete_ns),
+            None => self.ok_read(None, complete_ns),
+        }
+    }
+
+    /// A plain write or delete was acknowledged.
+    pub fn ok_done(self, complete_ns: u64) -> Op {
+        self.ok(OpResult::Done, complete_ns)
+    }
+
+    /// A use was accepted, the node naming `account` if it did.
+    pub fn ok_accepted(self, account: Option<String>, complete_ns: u64) -> Op {
+        self.ok(OpResult::Accepted { account }, complete_ns)
+    }
+
+    /// Records the node the op is sent to.
+    pub fn on_node(mut self, node: usize) -> Self {
+        self.meta.node = Some(node as u64);
+        self
+    }
+
+    /// Marks a config op that seals or reveals secrets.
+    pub fn secret(mut self, secret: bool) -> Self {
+        self.meta.secret = secret;
+        self
+    }
+
+    /// Records the token issued (token requests) or presented (uses).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.meta.token = Some(token.into());
+        self
+    }
+
+    /// Records how the op was made.
+    pub fn via(mut self, via: &str) -> Self {
+        self.meta.via = Some(via.to_owned());
+        self
+    }
+
+    /// Records why the node refused the op.
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.meta.error = Some(error.into());
+        self
+    }
+
     /// The op is known not to have been applied.
     pub fn fail(self, complete_ns: u64) -> Op {
         self.end(Outcome::Fail, Some(complete_ns))
@@ -215,6 +330,20 @@ impl Invocation {
             invoke_ns: self.invoke_ns,
             complete_ns,
             outcome,
+            meta: self.meta,
+        }
+    }
+}
+
+impl OpKind {
+    /// The op's `f` in the history file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OpKind::Read => "read",
+            OpKind::Write { .. } => "write",
+            OpKind::Cas { .. } => "cas",
+            OpKind::Delete => "delete",
+            OpKind::Use => "use",
         }
     }
 }
@@ -230,6 +359,21 @@ impl fmt::Display for Op {
                 Some(r) => write!(f, "cas {} expect@{r} := {value:?}", self.key)?,
                 None => write!(f, "cas {} expect absent := {value:?}", self.key)?,
             },
+            OpKind::Delete => write!(f, "delete {}", self.key)?,
+            OpKind::Use => write!(f, "use {}", self.key)?,
+        }
+        let meta = &self.meta;
+        if let Some(t) = &meta.token {
+            write!(f, " token {t}")?;
+        }
+        if let Some(n) = meta.node {
+            write!(f, " on n{n}")?;
+        }
+        if let Some(via) = &meta.via {
+            write!(f, " via {via}")?;
+        }
+        if meta.secret {
+            write!(f, " secret")?;
         }
         match self.complete_ns {
             Some(c) => write!(f, " [{}..{c}]", self.invoke_ns)?,
@@ -241,8 +385,16 @@ impl fmt::Display for Op {
                 write!(f, " ok -> {:?}@{}", v.value, v.revision)
             }
             Outcome::Ok(OpResult::Written { revision }) => write!(f, " ok @{revision}"),
+            Outcome::Ok(OpResult::Value(v)) => write!(f, " ok -> {v:?}"),
+            Outcome::Ok(OpResult::Done) => write!(f, " ok"),
+            Outcome::Ok(OpResult::Accepted { account: Some(a) }) => write!(f, " accepted as {a:?}"),
+            Outcome::Ok(OpResult::Accepted { account: None }) => write!(f, " accepted"),
             Outcome::Fail => write!(f, " fail"),
             Outcome::Info => write!(f, " info"),
+        }?;
+        match &self.meta.error {
+            Some(e) => write!(f, ": {e}"),
+            None => Ok(()),
         }
     }
 }

@@ -1,14 +1,18 @@
 //! Workloads: concurrent clients against every node, recording what they asked and got.
 //!
-//! Clients talk to the public gRPC store API, each pinned to one node, so reads and writes go
-//! through followers as much as through the leader.
+//! Clients talk to the public gRPC APIs (store, registry, config, auth), each pinned to one node
+//! or choosing one per op, so requests go through followers as much as through the leader.
 
+mod auth;
 mod clock;
+mod config;
 mod lease;
 mod register;
 mod set;
 
+pub use auth::{auth_client, final_auth_ops, AuthPool, TOKEN_LIFETIME};
 pub use clock::Clock;
+pub use config::{config_client, config_keys, final_config_reads};
 pub use lease::{lease_client, LeaseRecord, LEASE_TTL};
 pub use register::{final_reads, register_client, RegisterConfig};
 pub use set::{final_listings, set_client};
@@ -18,9 +22,13 @@ use std::time::Duration;
 
 use micro_proto::store::store_client::StoreClient;
 use micro_tests::{Authed, Bearer};
+use tonic::transport::Channel;
 
 /// The database and table every workload writes to.
 pub const DATABASE: &str = "jepsen";
+/// A client that saw an unknown outcome continues under a new process id (the old request may
+/// still be in flight), as Jepsen does.
+pub(crate) const PROCESS_STRIDE: u64 = 1000;
 /// Per-request deadline: past it, a write's outcome is unknown.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -36,16 +44,23 @@ pub fn use_credentials(bearer: Bearer) {
 /// Dials a node's proxy with the run's token; `None` when it does not answer (the op is then
 /// not sent).
 pub async fn dial(proxy: &str) -> Option<Authed> {
+    let bearer = CREDENTIALS.get().cloned().unwrap_or_default();
+    dial_channel(proxy).await.map(|channel| bearer.on(channel))
+}
+
+/// Dials a node's proxy without credentials (callers choose the token per request); `None`
+/// when it does not answer.
+pub async fn dial_channel(proxy: &str) -> Option<Channel> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{proxy}"))
         .ok()?
         .connect_timeout(Duration::from_secs(1))
         .timeout(REQUEST_TIMEOUT);
-    let bearer = CREDENTIALS.get().cloned().unwrap_or_default();
-    endpoint
-        .connect()
-        .await
-        .ok()
-        .map(|channel| bearer.on(channel))
+    endpoint.connect().await.ok()
+}
+
+/// The run's admin token on `channel`.
+pub fn as_admin(channel: Channel) -> Authed {
+    CREDENTIALS.get().cloned().unwrap_or_default().on(channel)
 }
 
 /// A store client of a node's proxy; `None` when it does not answer.
@@ -55,28 +70,38 @@ pub async fn connect(proxy: &str) -> Option<StoreClient<Authed>> {
 
 /// A client's connection to its node: kept across ops (tonic reconnects underneath), dropped
 /// after a failure so the next op dials afresh, with a short pause so a dead node is not
-/// hammered in a tight loop.
-pub struct Connection {
+/// hammered in a tight loop. A store client unless made with [`Connection::to`].
+pub struct Connection<C = StoreClient<Authed>> {
     proxy: String,
-    client: Option<StoreClient<Authed>>,
+    client: Option<C>,
+    /// Wraps the dialed channel in the service's client.
+    wrap: fn(Authed) -> C,
 }
 
 /// Pause after a failed op.
 const BACKOFF: Duration = Duration::from_millis(50);
 
 impl Connection {
-    /// A connection to `proxy`, dialed on first use.
+    /// A store connection to `proxy`, dialed on first use.
     pub fn new(proxy: String) -> Self {
+        Connection::to(proxy, StoreClient::new)
+    }
+}
+
+impl<C> Connection<C> {
+    /// A connection to `proxy` for the client `wrap` makes, dialed on first use.
+    pub fn to(proxy: String, wrap: fn(Authed) -> C) -> Self {
         Connection {
             proxy,
             client: None,
+            wrap,
         }
     }
 
     /// The client, dialing when needed; `None` when the node does not answer.
-    pub async fn get(&mut self) -> Option<&mut StoreClient<Authed>> {
+    pub async fn get(&mut self) -> Option<&mut C> {
         if self.client.is_none() {
-            self.client = connect(&self.proxy).await;
+            self.client = dial(&self.proxy).await.map(self.wrap);
         }
         self.client.as_mut()
     }

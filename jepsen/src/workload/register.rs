@@ -10,14 +10,11 @@ use micro_proto::store::{
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::{definitely_not_applied, Clock, Connection, DATABASE};
+use super::{definitely_not_applied, Clock, Connection, DATABASE, PROCESS_STRIDE};
 use crate::history::{Op, OpKind, Versioned};
 
 /// The table of the register workload.
 const TABLE: &str = "register";
-/// A client that saw an unknown outcome continues under a new process id (the old request may
-/// still be in flight), as Jepsen does.
-const PROCESS_STRIDE: u64 = 1000;
 
 /// Shape of the register traffic.
 #[derive(Debug, Clone)]
@@ -99,6 +96,8 @@ async fn perform(
                 .await,
             clock,
         ),
+        // This workload never asks for these; were it to, nothing was sent.
+        OpKind::Delete | OpKind::Use => inv.fail(clock.now_ns()),
     };
     if !matches!(op.outcome, crate::history::Outcome::Ok(_)) {
         conn.failed().await;
@@ -152,6 +151,10 @@ pub async fn register_client(
                 crate::history::OpResult::Written { revision } => {
                     seen.insert(key.clone(), Some(*revision));
                 }
+                // Answers of plain registers and uses, which this workload does not make.
+                crate::history::OpResult::Value(_)
+                | crate::history::OpResult::Done
+                | crate::history::OpResult::Accepted { .. } => {}
             }
         }
         let unknown = matches!(op.outcome, crate::history::Outcome::Info);
