@@ -246,7 +246,8 @@ impl AuthService {
     ) -> Result<pb::InspectResponse, ApiError> {
         let claims = self
             .tokens
-            .verify(&req.token)
+            .verify_caught_up(&req.token)
+            .await?
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         Ok(pb::InspectResponse {
             account: Some(pb::Account {

@@ -100,6 +100,22 @@ impl Tokens {
             .map_err(|e| ApiError::Internal(format!("signing the token failed: {e}")))
     }
 
+    /// [`Tokens::verify`], except that a replica without the signing key (a node that just
+    /// joined or was replaced) first catches up with the cluster, so a valid token is never
+    /// refused for this replica's lag. The outer error: it could not catch up.
+    pub async fn verify_caught_up(
+        &self,
+        token: &str,
+    ) -> Result<Result<Claims, TokenError>, ApiError> {
+        match self.verify(token) {
+            Err(TokenError::NoKey) => {
+                self.cluster.read_barrier().await?;
+                Ok(self.verify(token))
+            }
+            verdict => Ok(verdict),
+        }
+    }
+
     /// Checks a token's signature (only HS256 with this cluster's key) and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let key = self.loaded_key().map_err(TokenError::Unavailable)?;
