@@ -30,6 +30,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a membership change may take (the learner catches up first).
 const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(120);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a restarted node that has peers starts no election: past the transport's idle
+/// timeout, after which a leader has reconnected to it.
+const RESTART_QUIET: Duration = Duration::from_millis(3500);
+/// A leader not heard from for this long (three heartbeats) is not sent requests.
+const LEADER_SILENT: Duration = Duration::from_millis(300);
 
 /// One running member of the cluster.
 pub struct Cluster {
@@ -196,6 +201,17 @@ impl Cluster {
         };
         if leader == self.id {
             // Our raft knows it leads but has not finished taking office yet.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return Ok(None);
+        }
+        if self
+            .contacts
+            .since_leader()
+            .is_some_and(|d| d > LEADER_SILENT)
+        {
+            // The leader we know has gone quiet: most likely dead, and a request sent to it
+            // could only fail once its connection times out (seconds), never be retried, as
+            // it may have applied. Wait for it to speak again or for its successor.
             tokio::time::sleep(Duration::from_millis(20)).await;
             return Ok(None);
         }
@@ -380,12 +396,29 @@ impl Cluster {
     }
 
     /// Brings a restarted node's cluster clock up to its peers' readings, with its elections
-    /// held meanwhile: its own clock resumed at its last applied stamp, which is behind by the
-    /// time it was down, and as leader it would keep expired leases alive that long. When no
-    /// peer answers (the whole cluster restarted), the clock resumes where the log left off,
-    /// so leases get back the time the cluster was down, as etcd's do.
+    /// held meanwhile and for [`RESTART_QUIET`] after: its own clock resumed at its last
+    /// applied stamp, which is behind by the time it was down, and as leader it would keep
+    /// expired leases alive that long. When no peer answers (the whole cluster restarted), the
+    /// clock resumes where the log left off, so leases get back the time the cluster was down,
+    /// as etcd's do.
     pub(crate) async fn sync_clock(&self) {
         self.hold_elections(Duration::from_secs(5));
+        // The raft core loads the membership from storage after it starts; until then there
+        // is nobody to ask.
+        let _ = self
+            .raft
+            .wait(Some(Duration::from_secs(2)))
+            .metrics(
+                |m| {
+                    m.membership_config
+                        .membership()
+                        .voter_ids()
+                        .next()
+                        .is_some()
+                },
+                "the stored membership",
+            )
+            .await;
         let mut peers = None;
         // Peers may be slow to answer a node that has just come back; ask a few times.
         for _ in 0..3 {
@@ -404,7 +437,15 @@ impl Cluster {
         if let Some(t) = peers {
             self.clock.advance_to(t);
         }
-        self.hold_elections(Duration::ZERO);
+        // Peers notice this node's previous process is gone only when their connections to it
+        // time out (the transport's idle timeout); until then a leader's heartbeats go into
+        // the void, and a node that campaigned meanwhile would unseat a healthy leader. When
+        // no peer answered, there is no such leader to wait for.
+        self.hold_elections(if peers.is_some() {
+            RESTART_QUIET
+        } else {
+            Duration::ZERO
+        });
         tracing::info!(
             from_peers = peers.is_some(),
             "cluster clock at {} ms after restart",

@@ -428,7 +428,9 @@ impl Cluster {
                         true
                     });
                     if lifted {
-                        tracing::warn!("a leadership transfer did not lift its election hold; elections resume");
+                        // A restart's quiet period ends this way; a transfer's hold normally
+                        // is lifted by the transfer itself.
+                        tracing::info!("an election hold ran out; elections resume");
                     }
                 }
             }
