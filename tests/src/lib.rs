@@ -8,6 +8,7 @@
 //! - [`process`]: [`ServerProcess`], one `micro server` (start, kill -9, restart, stop).
 //! - [`cluster`]: [`TestCluster`], N processes joined into one cluster.
 //! - [`cli`]: [`Cli`], running `micro` client commands against a node.
+//! - [`disk`]: a tmpfs that fills up, for full-disk tests and nemeses.
 //!
 //! Must not depend on `cli` (binary-driven tests run the built binary instead).
 
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod binary;
 pub mod cli;
 pub mod cluster;
+pub mod disk;
 pub mod ports;
 pub mod process;
 

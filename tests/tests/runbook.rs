@@ -5,51 +5,13 @@
 //! again it holds everything). Lost quorum is executed in `ops.rs`.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use micro_proto::cluster::{cluster_client::ClusterClient, TransferLeaderRequest};
+use micro_tests::disk::{fill, Tmpfs};
 use micro_tests::{Cli, TestCluster};
 use serde_json::{json, Value};
-
-/// A tmpfs mounted for the test, unmounted (lazily, in case a process still holds it) on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `64m`) at `at`; `None` when mounting is not permitted.
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(at).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Tmpfs(at.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Writes zeros into `file` until the file system is full; returns the bytes written.
-fn fill(file: &Path) -> anyhow::Result<u64> {
-    let mut f = std::fs::File::create(file)?;
-    let chunk = vec![0u8; 1 << 20];
-    let mut written = 0u64;
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(_) => break,
-        }
-    }
-    Ok(written)
-}
 
 async fn get(addr: &str, path: &str) -> anyhow::Result<(u16, Value)> {
     let r = reqwest::Client::new()
@@ -146,7 +108,7 @@ async fn a_stuck_leader_is_replaced_and_rejoins_after_a_restart() -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_writes_with_the_reason_and_the_node_recovers() -> anyhow::Result<()> {
     let mut c = TestCluster::start(2, &[]).await?;
-    let Some(_tmpfs) = Tmpfs::mount(&c.dir().join("node2"), "64m") else {
+    let Ok(_tmpfs) = Tmpfs::mount(&c.dir().join("node2"), "64m") else {
         println!("SKIPPED: mounting a tmpfs is not permitted here (the test needs root)");
         return Ok(());
     };

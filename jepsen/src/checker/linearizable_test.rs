@@ -41,7 +41,7 @@ fn info_write(v: &str, t0: u64) -> Op {
     Op::invoke(4, K, kind, t0).info(None)
 }
 
-fn run(ops: Vec<Op>) -> Report {
+pub(super) fn run(ops: Vec<Op>) -> Report {
     check(&History::new(ops), &CheckerConfig::default()).unwrap()
 }
 
@@ -60,7 +60,7 @@ pub(super) fn search_only(history: &History) -> bool {
         })
 }
 
-fn assert_linearizable(ops: Vec<Op>) -> Report {
+pub(super) fn assert_linearizable(ops: Vec<Op>) -> Report {
     let history = History::new(ops.clone());
     assert!(search_only(&history), "search rejected {history:#?}");
     let report = run(ops);
@@ -68,7 +68,7 @@ fn assert_linearizable(ops: Vec<Op>) -> Report {
     report
 }
 
-fn assert_violation(ops: Vec<Op>, kind: ViolationKind) -> Violation {
+pub(super) fn assert_violation(ops: Vec<Op>, kind: ViolationKind) -> Violation {
     let history = History::new(ops.clone());
     assert!(!search_only(&history), "search accepted {history:#?}");
     let report = run(ops);

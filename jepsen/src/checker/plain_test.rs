@@ -8,7 +8,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-use super::linearizable_test::search_only;
+use super::linearizable_test::{assert_linearizable, assert_violation, run, search_only};
 use super::simulated::simulate;
 use super::*;
 use crate::history::{History, Op, OpKind, OpResult, Outcome, Versioned};
@@ -45,29 +45,6 @@ fn info_delete(t0: u64) -> Op {
 fn failed_write(v: &str, t0: u64, t1: u64) -> Op {
     let kind = OpKind::Write { value: v.into() };
     Op::invoke(5, K, kind, t0).fail(t1)
-}
-
-fn run(ops: Vec<Op>) -> Report {
-    check(&History::new(ops), &CheckerConfig::default()).unwrap()
-}
-
-fn assert_linearizable(ops: Vec<Op>) -> Report {
-    let history = History::new(ops.clone());
-    assert!(search_only(&history), "search rejected {history:#?}");
-    let report = run(ops);
-    assert_eq!(report.verdict, Verdict::Linearizable, "{}", report.verdict);
-    report
-}
-
-fn assert_violation(ops: Vec<Op>, kind: ViolationKind) -> Violation {
-    let history = History::new(ops.clone());
-    assert!(!search_only(&history), "search accepted {history:#?}");
-    let report = run(ops);
-    let v = report.verdict.violation().cloned();
-    let v = v.unwrap_or_else(|| panic!("expected {kind}, got {}", report.verdict));
-    assert_eq!(v.kind, kind, "{v}");
-    assert!(v.description.starts_with(&kind.to_string()), "{v}");
-    v
 }
 
 #[test]

@@ -170,21 +170,8 @@ pub(crate) fn lower(ops: &[(usize, &Op)]) -> KeyModel {
     };
 
     for &(index, op) in ops {
-        let counts = &mut model.counts;
-        counts.ops += 1;
-        let required = match op.outcome {
-            Outcome::Ok(_) => {
-                counts.ok += 1;
-                true
-            }
-            Outcome::Fail => {
-                counts.fail += 1;
-                continue;
-            }
-            Outcome::Info => {
-                counts.info += 1;
-                false
-            }
+        let Some(required) = model.counts.count(&op.outcome) else {
+            continue;
         };
         let effect = match (&op.kind, &op.outcome) {
             (OpKind::Read, Outcome::Ok(OpResult::Read(found))) => {
@@ -255,21 +242,8 @@ fn lower_plain(ops: &[(usize, &Op)]) -> KeyModel {
         .filter_map(|(_, op)| op.complete_ns)
         .max();
     for &(index, op) in ops {
-        let counts = &mut model.counts;
-        counts.ops += 1;
-        let required = match op.outcome {
-            Outcome::Ok(_) => {
-                counts.ok += 1;
-                true
-            }
-            Outcome::Fail => {
-                counts.fail += 1;
-                continue;
-            }
-            Outcome::Info => {
-                counts.info += 1;
-                false
-            }
+        let Some(required) = model.counts.count(&op.outcome) else {
+            continue;
         };
         let effect = match &op.kind {
             OpKind::Read => match op.read_value() {
@@ -281,14 +255,14 @@ fn lower_plain(ops: &[(usize, &Op)]) -> KeyModel {
             },
             OpKind::Write { value } => {
                 if !required && !observed.contains(value.as_str()) {
-                    counts.info_unobserved += 1;
+                    model.counts.info_unobserved += 1;
                     continue;
                 }
                 Effect::Assign(Some(values.id(value)))
             }
             OpKind::Delete => {
                 if !required && last_absent_read.is_none_or(|done| done < op.invoke_ns) {
-                    counts.info_unobserved += 1;
+                    model.counts.info_unobserved += 1;
                     continue;
                 }
                 Effect::Assign(None)

@@ -147,6 +147,27 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts an op by its outcome: `Some(true)` when it must take effect (ok), `Some(false)`
+    /// when it may (info), `None` when it did not (fail, left out of the search).
+    pub fn count(&mut self, outcome: &crate::history::Outcome) -> Option<bool> {
+        use crate::history::Outcome;
+        self.ops += 1;
+        match outcome {
+            Outcome::Ok(_) => {
+                self.ok += 1;
+                Some(true)
+            }
+            Outcome::Fail => {
+                self.fail += 1;
+                None
+            }
+            Outcome::Info => {
+                self.info += 1;
+                Some(false)
+            }
+        }
+    }
+
     /// Adds `other` into `self`.
     pub fn add(&mut self, other: &Counts) {
         self.ops += other.ops;
