@@ -188,6 +188,29 @@ impl StateMachineStore {
         Ok(out)
     }
 
+    /// Builds a snapshot of the applied state and stores it durably, for a data dir whose
+    /// stored snapshot is older than its log's purge point (sled lost the newer one's blob
+    /// when the disk filled up). Returns the index the new snapshot covers.
+    pub fn rebuild_snapshot(&self) -> Result<u64, StorageError> {
+        let (applied, membership) = self.applied()?;
+        let data = snapshot::encode(&self.pairs()?)
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let index = applied.map_or(0, |l| l.index);
+        let meta = SnapshotMeta {
+            last_log_id: applied,
+            last_membership: membership,
+            snapshot_id: format!(
+                "{}-{index}-rebuilt",
+                applied.map_or(0, |l| l.leader_id.term)
+            ),
+        };
+        self.save_snapshot(&meta, &data)?;
+        self.db
+            .flush()
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        Ok(index)
+    }
+
     fn save_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
         let m = bincode::serialize(meta)
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
@@ -363,6 +386,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             snapshot_id,
         };
         self.store.save_snapshot(&meta, &data)?;
+        // openraft purges the log up to this snapshot once it is returned: the snapshot must be
+        // on disk first. A full disk once failed sled's write of the snapshot's blob while the
+        // purge record that followed it was written.
+        self.store
+            .db
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         metrics::counter!("micro_raft_snapshots_total").increment(1);
         metrics::histogram!("micro_raft_snapshot_seconds").record(started.elapsed().as_secs_f64());
         metrics::gauge!("micro_raft_snapshot_bytes").set(data.len() as f64);

@@ -95,8 +95,13 @@ pub enum Fault {
         via: usize,
         damage: Damage,
     },
-    /// `node`'s disk filled up.
-    Fill { node: usize, leader: bool },
+    /// `node`'s disk filled up; replaced through `via` if, freed and restarted, it refuses
+    /// what the full disk left of its data dir.
+    Fill {
+        node: usize,
+        via: usize,
+        leader: bool,
+    },
 }
 
 /// What happens to a database file.
@@ -165,7 +170,7 @@ impl fmt::Display for Fault {
                     write!(f, "flip {} bytes in node {node}'s database", at_ppm.len())
                 }
             },
-            Fault::Fill { node, leader } => write!(
+            Fault::Fill { node, leader, .. } => write!(
                 f,
                 "fill the disk of node {node}{}",
                 if *leader { " (leader)" } else { "" }
@@ -239,6 +244,7 @@ async fn choose(db: &Db, kind: NemesisKind, rng: &mut StdRng) -> Option<Fault> {
         },
         NemesisKind::Full => Fault::Fill {
             node,
+            via: (node + 1) % n,
             leader: leader.is_some(),
         },
         NemesisKind::Disk => Fault::Corrupt {
@@ -316,15 +322,30 @@ async fn install(db: &mut Db, fault: &Fault) -> anyhow::Result<()> {
     }
 }
 
-/// Undoes `fault`; `Some(message)` when the node refused the damage and was replaced.
+/// Waits until node `i` (just started on a damaged or once-full data dir) serves; if it
+/// refuses its data dir instead, replaces it through `via` and returns what it said.
+async fn serve_or_replace(db: &mut Db, i: usize, via: usize) -> anyhow::Result<Option<String>> {
+    let Err(refused) = db.wait_ready(i).await else {
+        return Ok(None);
+    };
+    db.remove(i, via).await?;
+    db.rejoin(i, via).await?;
+    Ok(Some(refusal(&refused.to_string())))
+}
+
+/// Undoes `fault`; `Some(message)` when the node refused its data dir and was replaced.
 async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<Option<String>> {
-    if let Fault::Corrupt { node, via, .. } = fault {
-        let Err(refused) = db.wait_ready(*node).await else {
-            return Ok(None);
-        };
-        db.remove(*node, *via).await?;
-        db.rejoin(*node, *via).await?;
-        return Ok(Some(refusal(&refused.to_string())));
+    match fault {
+        Fault::Corrupt { node, via, .. } => return serve_or_replace(db, *node, *via).await,
+        Fault::Fill { node, via, .. } => {
+            disks(db)?.drain(*node)?;
+            // A node whose log could not be written has stopped its raft; one that got by
+            // (nothing to write meanwhile) restarts all the same, which is harmless.
+            db.nodes[*node].kill();
+            db.nodes[*node].start()?;
+            return serve_or_replace(db, *node, *via).await;
+        }
+        _ => {}
     }
     match fault {
         Fault::Kill { node, .. } => db.restart(*node).await,
@@ -334,14 +355,7 @@ async fn heal(db: &mut Db, fault: &Fault) -> anyhow::Result<Option<String>> {
         Fault::Replace { node, .. } if db.nodes[*node].is_running() => Ok(()),
         Fault::Replace { node, via, .. } => db.rejoin(*node, *via).await,
         Fault::Skew { node, .. } => skew(db)?.set(*node, 0),
-        Fault::Corrupt { .. } => Ok(()),
-        Fault::Fill { node, .. } => {
-            disks(db)?.drain(*node)?;
-            // A node whose log could not be written has stopped its raft; one that got by
-            // (nothing to write meanwhile) restarts all the same, which is harmless.
-            db.nodes[*node].kill();
-            db.restart(*node).await
-        }
+        Fault::Corrupt { .. } | Fault::Fill { .. } => Ok(()),
     }
     .map(|()| None)
 }

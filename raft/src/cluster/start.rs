@@ -233,22 +233,36 @@ impl Cluster {
                     path: dir.raft_db(),
                     reason,
                 })?;
-            // Entries up to the purge point live only in the snapshot; sled losing the
-            // snapshot's blob to damage leaves a gap openraft would panic on.
+            // Entries up to the purge point live only in the snapshot. sled can lose the
+            // snapshot's blob (a disk that filled up, damage) and keep the purge record, a gap
+            // openraft would panic on. The applied state still covers the gap when it reaches
+            // the purge point: the snapshot is rebuilt from it. Otherwise entries are lost.
             let purged = log.purged_index().map_err(db_err)?;
             let snapshot = crate::state_machine::current_snapshot(&db)
                 .map_err(db_err)?
                 .and_then(|(meta, _)| meta.last_log_id)
                 .map_or(0, |l| l.index);
-            if purged > snapshot {
+            if purged > snapshot && applied < purged {
                 return Err(ClusterError::DataDir {
                     path: dir.raft_db(),
                     reason: format!(
                         "the data dir lost data: its log is purged up to index {purged} but its \
-                         snapshot covers only up to {snapshot}; the files are damaged: remove \
-                         the data dir and join the cluster again"
+                         snapshot covers only up to {snapshot} and its state up to {applied}; \
+                         the files are damaged: remove the data dir and join the cluster again"
                     ),
                 });
+            }
+            if purged > snapshot {
+                let rebuilt = sm
+                    .rebuild_snapshot()
+                    .map_err(|e| ClusterError::Storage(format!("rebuilding the snapshot: {e}")))?;
+                tracing::warn!(
+                    purged,
+                    lost = snapshot,
+                    rebuilt,
+                    "the stored snapshot was older than the log's purge point; rebuilt it from \
+                     the applied state"
+                );
             }
         }
         if opts.force_new_cluster {
