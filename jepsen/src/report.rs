@@ -165,7 +165,11 @@ pub fn print_auth(
 }
 
 /// Prints the set report.
-pub fn print_set(report: &SetReport, timeline: &[NemesisEvent]) {
+pub fn print_set(
+    report: &SetReport,
+    order: Option<&[crate::checker::OrderDivergence]>,
+    timeline: &[NemesisEvent],
+) {
     let a = &report.attempted;
     println!(
         "\nadds: {} ok, {} fail, {} info ({} of the info adds took effect)",
@@ -192,9 +196,22 @@ pub fn print_set(report: &SetReport, timeline: &[NemesisEvent]) {
             lost.iter().take(5).collect::<Vec<_>>()
         );
     }
+    match order.map(|o| o.first()) {
+        None => {}
+        Some(None) => println!("order: every node's log orders the events alike"),
+        Some(Some(d)) => println!(
+            "order: {} node(s) disagree; e.g. {} has {:?} where {} has {:?} (position {})",
+            order.map_or(0, <[_]>::len),
+            d.node,
+            d.found,
+            d.reference,
+            d.expected,
+            d.position
+        ),
+    }
     println!(
         "\nverdict: {}",
-        if report.is_valid() {
+        if report.is_valid() && order.is_none_or(<[_]>::is_empty) {
             "valid"
         } else {
             "INVALID"

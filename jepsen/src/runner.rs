@@ -46,6 +46,8 @@ pub enum Workload {
     Register,
     /// Every acknowledged write present once on every node.
     Set,
+    /// Every acknowledged event in the log once on every node, in one order everywhere.
+    Append,
     /// Registry leases: no renewing instance missing, no silent one staying.
     Registry,
     /// Per-path linearizability of config reads, writes and deletes, half of them secrets.
@@ -61,11 +63,13 @@ impl std::str::FromStr for Workload {
         match s {
             "register" => Ok(Workload::Register),
             "set" => Ok(Workload::Set),
+            "append" => Ok(Workload::Append),
             "registry" => Ok(Workload::Registry),
             "config" => Ok(Workload::Config),
             "auth" => Ok(Workload::Auth),
             other => Err(format!(
-                "unknown workload {other:?}: expected register, set, registry, config or auth"
+                "unknown workload {other:?}: expected register, set, append, registry, config \
+                 or auth"
             )),
         }
     }
@@ -201,6 +205,9 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
             Workload::Set => {
                 set_tasks.push(tokio::spawn(workload::set_client(c as u64, proxy, until)))
             }
+            Workload::Append => set_tasks.push(tokio::spawn(workload::append_client(
+                c as u64, proxy, until,
+            ))),
             Workload::Registry => {
                 lease_tasks.push(tokio::spawn(workload::lease_client(
                     c as u64,
@@ -260,8 +267,15 @@ pub async fn run_test(mut opts: TestOptions) -> anyhow::Result<bool> {
         Workload::Set => {
             let listings = workload::final_listings(&proxies).await?;
             let verdict = checker::check_set(&adds, &listings);
-            report::print_set(&verdict, &timeline);
+            report::print_set(&verdict, None, &timeline);
             verdict.is_valid()
+        }
+        Workload::Append => {
+            let logs = workload::final_logs(&proxies).await?;
+            let verdict = checker::check_set(&adds, &logs);
+            let order = checker::check_same_order(&logs);
+            report::print_set(&verdict, Some(&order), &timeline);
+            verdict.is_valid() && order.is_empty()
         }
         Workload::Registry => {
             let config = LeaseConfig {

@@ -3,6 +3,7 @@
 //! Clients talk to the public gRPC APIs (store, registry, config, auth), each pinned to one node
 //! or choosing one per op, so requests go through followers as much as through the leader.
 
+mod append;
 mod auth;
 mod clock;
 mod config;
@@ -10,6 +11,7 @@ mod lease;
 mod register;
 mod set;
 
+pub use append::{append_client, final_logs};
 pub use auth::{auth_client, final_auth_ops, AuthPool, TOKEN_LIFETIME};
 pub use clock::Clock;
 pub use config::{config_client, config_keys, final_config_reads};
