@@ -116,6 +116,20 @@ pub(crate) struct ModelOp {
     pub required: bool,
 }
 
+impl ModelOp {
+    /// History op `op` (at `index`) lowered to `effect`; an op that need not take effect
+    /// never completes for the search.
+    fn new(index: usize, op: &Op, effect: Effect, required: bool) -> Self {
+        ModelOp {
+            index,
+            invoke_ns: op.invoke_ns,
+            complete_ns: if required { op.complete_ns } else { None },
+            effect,
+            required,
+        }
+    }
+}
+
 /// A key's ops lowered for the search.
 #[derive(Debug, Default)]
 pub(crate) struct KeyModel {
@@ -207,13 +221,7 @@ pub(crate) fn lower(ops: &[(usize, &Op)]) -> KeyModel {
                 }
             }
         };
-        model.ops.push(ModelOp {
-            index,
-            invoke_ns: op.invoke_ns,
-            complete_ns: if required { op.complete_ns } else { None },
-            effect,
-            required,
-        });
+        model.ops.push(ModelOp::new(index, op, effect, required));
     }
     model.values = values.values;
     model
@@ -274,13 +282,7 @@ fn lower_plain(ops: &[(usize, &Op)]) -> KeyModel {
             }
             OpKind::Use => continue,
         };
-        model.ops.push(ModelOp {
-            index,
-            invoke_ns: op.invoke_ns,
-            complete_ns: if required { op.complete_ns } else { None },
-            effect,
-            required,
-        });
+        model.ops.push(ModelOp::new(index, op, effect, required));
     }
     model.values = values.values;
     model

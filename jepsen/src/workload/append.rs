@@ -9,7 +9,7 @@ use micro_proto::events::store_client::StoreClient as EventsClient;
 use micro_proto::events::stream_client::StreamClient;
 use micro_proto::events::{PublishRequest, ReadRequest};
 
-use super::{definitely_not_applied, dial, Connection};
+use super::{dial, unique_adds, Connection};
 use crate::checker::AddOutcome;
 
 const TOPIC: &str = "jepsen-append";
@@ -24,33 +24,16 @@ pub async fn append_client(
     proxy: String,
     until: Instant,
 ) -> BTreeMap<String, AddOutcome> {
-    let mut adds = BTreeMap::new();
-    let mut conn = Connection::to(proxy, StreamClient::new);
-    let mut n = 0u64;
-    while Instant::now() < until {
-        n += 1;
-        let element = format!("{process:04}-{n:08}");
-        let outcome = match conn.get().await {
-            None => AddOutcome::Fail,
-            Some(c) => {
-                let req = PublishRequest {
-                    topic: TOPIC.into(),
-                    payload: element.clone().into_bytes(),
-                    ..Default::default()
-                };
-                match c.publish(req).await {
-                    Ok(_) => AddOutcome::Ok,
-                    Err(s) if definitely_not_applied(&s) => AddOutcome::Fail,
-                    Err(_) => AddOutcome::Info,
-                }
-            }
+    let conn = Connection::to(proxy, StreamClient::new);
+    unique_adds(process, conn, until, |mut c, element| async move {
+        let req = PublishRequest {
+            topic: TOPIC.into(),
+            payload: element.into_bytes(),
+            ..Default::default()
         };
-        if outcome != AddOutcome::Ok {
-            conn.failed().await;
-        }
-        adds.insert(element, outcome);
-    }
-    adds
+        c.publish(req).await
+    })
+    .await
 }
 
 /// The topic's whole log read from every node, in log order (node name → payloads).

@@ -115,6 +115,41 @@ impl<C> Connection<C> {
     }
 }
 
+/// One client adding unique elements (`PPPP-NNNNNNNN`) through `conn` until `until`, each
+/// with one call of `add` on a clone of the client; returns each element's outcome.
+pub async fn unique_adds<C, F, Fut, T>(
+    process: u64,
+    mut conn: Connection<C>,
+    until: std::time::Instant,
+    add: F,
+) -> std::collections::BTreeMap<String, crate::checker::AddOutcome>
+where
+    C: Clone,
+    F: Fn(C, String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    use crate::checker::AddOutcome;
+    let mut adds = std::collections::BTreeMap::new();
+    let mut n = 0u64;
+    while std::time::Instant::now() < until {
+        n += 1;
+        let element = format!("{process:04}-{n:08}");
+        let outcome = match conn.get().await {
+            None => AddOutcome::Fail,
+            Some(c) => match add(c.clone(), element.clone()).await {
+                Ok(_) => AddOutcome::Ok,
+                Err(s) if definitely_not_applied(&s) => AddOutcome::Fail,
+                Err(_) => AddOutcome::Info,
+            },
+        };
+        if outcome != AddOutcome::Ok {
+            conn.failed().await;
+        }
+        adds.insert(element, outcome);
+    }
+    adds
+}
+
 /// Whether a failed request certainly did not apply: the server refused it before proposing
 /// (bad input) or its precondition failed. Everything else (unavailable, timeout, transport
 /// error) leaves the outcome unknown.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use micro_proto::store::{ListOptions, ListRequest, Record, WriteOptions, WriteRequest};
 
-use super::{connect, definitely_not_applied, Connection, DATABASE};
+use super::{connect, unique_adds, Connection, DATABASE};
 use crate::checker::AddOutcome;
 
 const TABLE: &str = "set";
@@ -16,40 +16,27 @@ pub async fn set_client(
     proxy: String,
     until: Instant,
 ) -> BTreeMap<String, AddOutcome> {
-    let mut adds = BTreeMap::new();
-    let mut conn = Connection::new(proxy);
-    let mut n = 0u64;
-    while Instant::now() < until {
-        n += 1;
-        let element = format!("{process:04}-{n:08}");
-        let outcome = match conn.get().await {
-            None => AddOutcome::Fail,
-            Some(c) => {
-                let req = WriteRequest {
-                    record: Some(Record {
-                        key: element.clone(),
-                        value: b"1".to_vec(),
-                        ..Default::default()
-                    }),
-                    options: Some(WriteOptions {
-                        database: DATABASE.into(),
-                        table: TABLE.into(),
-                        precondition: None,
-                    }),
-                };
-                match c.write(req).await {
-                    Ok(_) => AddOutcome::Ok,
-                    Err(s) if definitely_not_applied(&s) => AddOutcome::Fail,
-                    Err(_) => AddOutcome::Info,
-                }
-            }
-        };
-        if outcome != AddOutcome::Ok {
-            conn.failed().await;
-        }
-        adds.insert(element, outcome);
-    }
-    adds
+    unique_adds(
+        process,
+        Connection::new(proxy),
+        until,
+        |mut c, element| async move {
+            let req = WriteRequest {
+                record: Some(Record {
+                    key: element,
+                    value: b"1".to_vec(),
+                    ..Default::default()
+                }),
+                options: Some(WriteOptions {
+                    database: DATABASE.into(),
+                    table: TABLE.into(),
+                    precondition: None,
+                }),
+            };
+            c.write(req).await
+        },
+    )
+    .await
 }
 
 /// The final, linearizable listing of the set from every node (node name → elements).
