@@ -111,11 +111,11 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
 /// 200 while the process serves; 503 once its raft stopped on an error (a full or failing
 /// disk), which only a restart cures, so a liveness probe restarts it.
 async fn health(State(cluster): State<Arc<Cluster>>) -> Response {
-    match cluster.raft_failure() {
+    match cluster.storage_failure() {
         None => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         Some(reason) => json(
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"status": "failed", "reason": format!("raft stopped: {reason}")}),
+            serde_json::json!({"status": "failed", "reason": reason}),
         ),
     }
 }

@@ -32,6 +32,12 @@ const SNAPSHOT_DATA_KEY: &[u8] = b"data";
 pub struct StateReader(sled::Tree);
 
 impl StateReader {
+    /// Whether the state can still be read; sled answers every call with its first IO error
+    /// once it had one.
+    pub fn probe(&self) -> Result<(), String> {
+        self.0.get(APPLIED_KEY).map(drop).map_err(|e| e.to_string())
+    }
+
     /// The smallest key starting with `prefix`, if any (cheap: no scan).
     pub fn first_with_prefix(&self, prefix: &[u8]) -> Option<Vec<u8>> {
         self.0

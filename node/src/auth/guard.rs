@@ -85,8 +85,13 @@ impl Guard {
             None => None,
             Some(header) => Some(self.authenticate(header).await?),
         };
-        let rules = auth::rules(self.cluster.reader(), &namespace)
-            .map_err(|e| ApiError::Internal(format!("reading the rules: {e}")))?;
+        // Every request reads the rules first, so a node whose storage broke (a full disk)
+        // answers everything with 503 and what to do, not a 500.
+        let rules = auth::rules(self.cluster.reader(), &namespace).map_err(|e| {
+            ApiError::from(micro_raft::ClusterError::storage_failed(format!(
+                "reading the rules: {e}"
+            )))
+        })?;
         let principal = account.as_ref().map(|a| Principal {
             issuer: &a.iss,
             scopes: &a.scopes,

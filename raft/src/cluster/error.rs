@@ -58,9 +58,18 @@ impl ClusterError {
     /// This node's raft stopped on `fatal` (a storage failure such as a full disk, or a bug):
     /// nothing goes through this node until it restarts, which the message tells the operator.
     pub(crate) fn raft_stopped(fatal: impl std::fmt::Display) -> ClusterError {
+        Self::cannot_serve(format!("this node's raft has stopped ({fatal})"))
+    }
+
+    /// This node's storage failed a read (sled keeps its first IO error, a full disk's, and
+    /// returns it from every later call): the node serves nothing until it restarts.
+    pub fn storage_failed(why: impl std::fmt::Display) -> ClusterError {
+        Self::cannot_serve(format!("this node's storage failed ({why})"))
+    }
+
+    fn cannot_serve(what: String) -> ClusterError {
         ClusterError::Unavailable(format!(
-            "this node's raft has stopped ({fatal}); fix the cause (a full or failing disk?) \
-             and restart the node"
+            "{what}; fix the cause (a full or failing disk?) and restart the node"
         ))
     }
 }

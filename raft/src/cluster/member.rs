@@ -465,6 +465,19 @@ impl Cluster {
             .map(|e| e.to_string())
     }
 
+    /// Why this node cannot serve at all: its raft stopped on an error, or its storage fails
+    /// reads (a full disk fails sled's reads too, before raft writes anything).
+    pub fn storage_failure(&self) -> Option<String> {
+        self.raft_failure()
+            .map(|why| format!("raft stopped: {why}"))
+            .or_else(|| {
+                self.reader
+                    .probe()
+                    .err()
+                    .map(|why| format!("storage failed: {why}"))
+            })
+    }
+
     /// Waits until this node's raft stops on an error and returns why; pending forever
     /// otherwise (also after a clean shutdown).
     pub async fn raft_failed(&self) -> String {

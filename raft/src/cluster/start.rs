@@ -238,6 +238,7 @@ impl Cluster {
             // openraft would panic on. The applied state still covers the gap when it reaches
             // the purge point: the snapshot is rebuilt from it. Otherwise entries are lost.
             let purged = log.purged_index().map_err(db_err)?;
+            // Its bytes are read too: sled may have kept the meta and lost the blob.
             let snapshot = crate::state_machine::current_snapshot(&db)
                 .map_err(db_err)?
                 .and_then(|(meta, _)| meta.last_log_id)
