@@ -1,17 +1,18 @@
 //! The raft log, vote and committed index in sled, with group commit.
 //!
 //! `append` writes entries into the sled tree without syncing and queues openraft's callback;
-//! a named flusher task drains every queued callback, runs one `flush` (fsync) for all of them
+//! a dedicated thread drains every queued callback, runs one `flush` (fsync) for all of them
 //! and only then reports them durable. One fsync therefore serves every append that arrived
 //! while the previous one ran. Votes are flushed before `save_vote` returns.
 
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{RaftLogReader, StorageIOError, Vote};
-use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::applied_mark::AppliedMark;
@@ -29,23 +30,39 @@ pub struct LogStore {
     log: sled::Tree,
     /// Vote, committed log id and last purged log id.
     meta: sled::Tree,
-    flusher: mpsc::UnboundedSender<LogFlushed<TypeConfig>>,
+    flusher: mpsc::Sender<LogFlushed<TypeConfig>>,
 }
 
 impl LogStore {
-    /// Opens the log in `db` and starts the group-commit flusher on `tracker`; after each
-    /// flush, the flusher records the applied index it made durable in `mark`.
+    /// Opens the log in `db` and starts the group-commit flusher thread, which `tracker`
+    /// waits for; after each flush, the flusher records the applied index it made durable
+    /// in `mark`.
+    ///
+    /// A thread rather than a task on tokio's blocking pool: each flush then costs one thread
+    /// wake-up (the append's send) instead of three (the task, the pool thread, the task
+    /// again), and a flush is what every raft round waits for on every node.
     pub fn open(
         db: &sled::Db,
         tracker: &TaskTracker,
         mark: Option<AppliedMark>,
     ) -> Result<Self, sled::Error> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel();
         let mark = match mark {
             Some(m) => Some((crate::state_machine::state_tree(db)?, m)),
             None => None,
         };
-        tracker.spawn(flush_loop(db.clone(), rx, mark));
+        let (stopped, on_stop) = tokio::sync::oneshot::channel::<()>();
+        let flushed_db = db.clone();
+        std::thread::Builder::new()
+            .name("raft-log-sync".into())
+            .spawn(move || {
+                flush_loop(&flushed_db, &rx, mark.as_ref());
+                let _ = stopped.send(());
+            })
+            .map_err(sled::Error::Io)?;
+        tracker.spawn(async move {
+            let _ = on_stop.await;
+        });
         Ok(LogStore {
             db: db.clone(),
             log: db.open_tree("log")?,
@@ -133,43 +150,28 @@ impl LogStore {
 }
 
 /// Drains queued append callbacks and acknowledges each batch after one fsync; then records
-/// in `mark` the applied index that fsync made durable (read before it).
-async fn flush_loop(
-    db: sled::Db,
-    mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>,
-    mark: Option<(sled::Tree, AppliedMark)>,
+/// in `mark` the applied index that fsync made durable (read before it). Returns when every
+/// sender is gone.
+fn flush_loop(
+    db: &sled::Db,
+    rx: &mpsc::Receiver<LogFlushed<TypeConfig>>,
+    mark: Option<&(sled::Tree, AppliedMark)>,
 ) {
     let mut marked = 0;
-    while let Some(first) = rx.recv().await {
+    while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while let Ok(cb) = rx.try_recv() {
-            batch.push(cb);
-        }
-        let db = db.clone();
-        let mark = mark.clone();
+        batch.extend(rx.try_iter());
         let started = std::time::Instant::now();
-        let flushed = tokio::task::spawn_blocking(move || {
-            let applied = match &mark {
-                Some((state, _)) => crate::state_machine::applied_index(state)?,
-                None => 0,
-            };
-            db.flush()?;
-            if let Some((_, file)) = mark.filter(|_| applied > marked) {
-                match file.write(applied) {
-                    Ok(()) => return Ok(applied),
-                    Err(e) => tracing::warn!(error = %e, "writing the applied mark"),
-                }
-            }
-            Ok::<_, sled::Error>(marked)
-        })
-        .await;
+        // sled panics on some states it cannot handle; the batch then fails like an IO error
+        // instead of dropping its callbacks with the thread.
+        let flushed = std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, mark, marked)));
         let outcome = match flushed {
             Ok(Ok(m)) => {
                 marked = m;
                 Ok(())
             }
             Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Err(_) => Err("the storage engine panicked while flushing".to_owned()),
         };
         metrics::histogram!("micro_raft_fsync_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("micro_raft_fsync_batch_entries").record(batch.len() as f64);
@@ -180,6 +182,26 @@ async fn flush_loop(
             cb.log_io_completed(outcome.clone().map_err(io::Error::other));
         }
     }
+}
+
+/// One fsync of `db`; returns the applied index now recorded in `mark` (`marked` if unchanged).
+fn flush_once(
+    db: &sled::Db,
+    mark: Option<&(sled::Tree, AppliedMark)>,
+    marked: u64,
+) -> Result<u64, sled::Error> {
+    let applied = match mark {
+        Some((state, _)) => crate::state_machine::applied_index(state)?,
+        None => 0,
+    };
+    db.flush()?;
+    if let Some((_, file)) = mark.filter(|_| applied > marked) {
+        match file.write(applied) {
+            Ok(()) => return Ok(applied),
+            Err(e) => tracing::warn!(error = %e, "writing the applied mark"),
+        }
+    }
+    Ok(marked)
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -266,14 +288,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let mut batch = sled::Batch::default();
+        // Plain inserts, not one sled batch: sled recovers a prefix of its log, so a crash
+        // leaves a prefix of these entries (never reported durable), which raft allows. A
+        // batch would pin sled's log, which seals and writes its current buffer: one more
+        // disk write per raft round on every node.
         for entry in entries {
             let b = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
-            batch.insert(&index_key(entry.log_id.index), b);
+            self.log
+                .insert(index_key(entry.log_id.index), b)
+                .map_err(|e| StorageIOError::write_logs(&e))?;
         }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
         self.flusher
             .send(callback)
             .map_err(|_| StorageIOError::write_logs(&io::Error::other("log flusher stopped")))?;
