@@ -141,26 +141,12 @@ impl Cluster {
     ) -> Result<Response, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
-            let entry = LogEntry {
-                time_ms: self.clock.now_ms(),
-                command: command.clone(),
-            };
-            let permit = self.proposal_permit(deadline).await?;
-            let written =
-                tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry)).await;
-            drop(permit);
-            let fwd = match written {
-                Err(_) => {
-                    return Err(ClusterError::Timeout(
-                        "the write was not committed in time".into(),
-                    ))
-                }
-                Ok(Ok(r)) => return Ok(r.data),
-                Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => f,
-                Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
-                    return Err(ClusterError::Unavailable(e.to_string()))
-                }
-                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::raft_stopped(e)),
+            let fwd = match self.leader_elsewhere(hops_left) {
+                Some(fwd) => fwd,
+                None => match self.propose_here(&command, deadline).await? {
+                    Ok(response) => return Ok(response),
+                    Err(fwd) => fwd,
+                },
             };
             let req = PeerRequest::Write {
                 command: command.clone(),
@@ -172,6 +158,55 @@ impl Cluster {
                 Some(other) => return Err(unexpected(other)),
                 None => continue,
             }
+        }
+    }
+
+    /// The leader to send a request to without asking this node's raft core first, when
+    /// its metrics name another node: on a follower, the core would only answer
+    /// `ForwardToLeader`, at the cost of a round trip through its task. Metrics can lag an
+    /// election by a moment, so only a request's first hop trusts them; a node a request was
+    /// forwarded to asks its core. A stopped raft core is asked too, so its error is reported.
+    fn leader_elsewhere(&self, hops_left: u8) -> Option<ForwardToLeader> {
+        if hops_left < MAX_HOPS {
+            return None;
+        }
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        if m.running_state.is_err() {
+            return None;
+        }
+        let leader = m.current_leader.filter(|l| *l != self.id)?;
+        let node = m.membership_config.membership().get_node(&leader)?.clone();
+        Some(ForwardToLeader {
+            leader_id: Some(leader),
+            leader_node: Some(node),
+        })
+    }
+
+    /// Proposes `command` through this node's raft: its response when this node leads, or
+    /// where to forward it.
+    async fn propose_here(
+        &self,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<Result<Response, ForwardToLeader>, ClusterError> {
+        let entry = LogEntry {
+            time_ms: self.clock.now_ms(),
+            command: command.clone(),
+        };
+        let permit = self.proposal_permit(deadline).await?;
+        let written = tokio::time::timeout_at(deadline.into(), self.raft.client_write(entry)).await;
+        drop(permit);
+        match written {
+            Err(_) => Err(ClusterError::Timeout(
+                "the write was not committed in time".into(),
+            )),
+            Ok(Ok(r)) => Ok(Ok(r.data)),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Ok(Err(f)),
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Err(ClusterError::Unavailable(e.to_string()))
+            }
+            Ok(Err(RaftError::Fatal(e))) => Err(ClusterError::raft_stopped(e)),
         }
     }
 
@@ -265,26 +300,12 @@ impl Cluster {
     pub(crate) async fn read_index(&self, hops_left: u8) -> Result<ReadPoint, ClusterError> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
-            let permit = self.proposal_permit(deadline).await?;
-            let read = tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await;
-            drop(permit);
-            let fwd = match read {
-                Err(_) => {
-                    return Err(ClusterError::Unavailable(
-                        "leadership could not be confirmed with a quorum".into(),
-                    ))
-                }
-                Ok(Ok((read_log_id, _))) => {
-                    return Ok(ReadPoint {
-                        index: read_log_id.map_or(0, |l| l.index),
-                        time_ms: self.clock.now_ms(),
-                    })
-                }
-                Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => f,
-                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
-                    return Err(ClusterError::Unavailable(e.to_string()))
-                }
-                Ok(Err(RaftError::Fatal(e))) => return Err(ClusterError::raft_stopped(e)),
+            let fwd = match self.leader_elsewhere(hops_left) {
+                Some(fwd) => fwd,
+                None => match self.read_index_here(deadline).await? {
+                    Ok(point) => return Ok(point),
+                    Err(fwd) => fwd,
+                },
             };
             let req = PeerRequest::ReadIndex {
                 hops_left: hops_left.saturating_sub(1),
@@ -294,6 +315,31 @@ impl Cluster {
                 Some(other) => return Err(unexpected(other)),
                 None => continue,
             }
+        }
+    }
+
+    /// Asks this node's raft for a read index: the point when this node leads, or where to
+    /// forward the request.
+    async fn read_index_here(
+        &self,
+        deadline: Instant,
+    ) -> Result<Result<ReadPoint, ForwardToLeader>, ClusterError> {
+        let permit = self.proposal_permit(deadline).await?;
+        let read = tokio::time::timeout_at(deadline.into(), self.raft.get_read_log_id()).await;
+        drop(permit);
+        match read {
+            Err(_) => Err(ClusterError::Unavailable(
+                "leadership could not be confirmed with a quorum".into(),
+            )),
+            Ok(Ok((read_log_id, _))) => Ok(Ok(ReadPoint {
+                index: read_log_id.map_or(0, |l| l.index),
+                time_ms: self.clock.now_ms(),
+            })),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => Ok(Err(f)),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                Err(ClusterError::Unavailable(e.to_string()))
+            }
+            Ok(Err(RaftError::Fatal(e))) => Err(ClusterError::raft_stopped(e)),
         }
     }
 
