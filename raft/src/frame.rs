@@ -252,13 +252,17 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
     w: &mut W,
     msg: &T,
 ) -> Result<(), FrameError> {
-    let body = bincode::serialize(msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(u32::MAX, MAX_FRAME))?;
+    // Length and body leave in one write: on a QUIC stream each write wakes the connection's
+    // driver, which could send the 4-byte length in a packet of its own.
+    let mut frame = vec![0u8; 4];
+    bincode::serialize_into(&mut frame, msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let len =
+        u32::try_from(frame.len() - 4).map_err(|_| FrameError::TooLarge(u32::MAX, MAX_FRAME))?;
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len, MAX_FRAME));
     }
-    w.write_all(&len.to_be_bytes()).await?;
-    w.write_all(&body).await?;
+    frame[..4].copy_from_slice(&len.to_be_bytes());
+    w.write_all(&frame).await?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{RaftLogReader, StorageIOError, Vote};
 use tokio_util::task::TaskTracker;
 
-use crate::applied_mark::AppliedMark;
+use crate::applied_mark::{AppliedMark, MarkWriter};
 use crate::typ::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
 const VOTE_KEY: &[u8] = b"vote";
@@ -48,7 +48,7 @@ impl LogStore {
     ) -> Result<Self, sled::Error> {
         let (tx, rx) = mpsc::channel();
         let mark = match mark {
-            Some(m) => Some((crate::state_machine::state_tree(db)?, m)),
+            Some(m) => Some((crate::state_machine::state_tree(db)?, m.writer())),
             None => None,
         };
         let (stopped, on_stop) = tokio::sync::oneshot::channel::<()>();
@@ -56,7 +56,7 @@ impl LogStore {
         std::thread::Builder::new()
             .name("raft-log-sync".into())
             .spawn(move || {
-                flush_loop(&flushed_db, &rx, mark.as_ref());
+                flush_loop(&flushed_db, &rx, mark);
                 let _ = stopped.send(());
             })
             .map_err(sled::Error::Io)?;
@@ -155,7 +155,7 @@ impl LogStore {
 fn flush_loop(
     db: &sled::Db,
     rx: &mpsc::Receiver<LogFlushed<TypeConfig>>,
-    mark: Option<&(sled::Tree, AppliedMark)>,
+    mut mark: Option<(sled::Tree, MarkWriter)>,
 ) {
     let mut marked = 0;
     while let Ok(first) = rx.recv() {
@@ -164,7 +164,8 @@ fn flush_loop(
         let started = std::time::Instant::now();
         // sled panics on some states it cannot handle; the batch then fails like an IO error
         // instead of dropping its callbacks with the thread.
-        let flushed = std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, mark, marked)));
+        let flushed =
+            std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, mark.as_mut(), marked)));
         let outcome = match flushed {
             Ok(Ok(m)) => {
                 marked = m;
@@ -187,10 +188,10 @@ fn flush_loop(
 /// One fsync of `db`; returns the applied index now recorded in `mark` (`marked` if unchanged).
 fn flush_once(
     db: &sled::Db,
-    mark: Option<&(sled::Tree, AppliedMark)>,
+    mark: Option<&mut (sled::Tree, MarkWriter)>,
     marked: u64,
 ) -> Result<u64, sled::Error> {
-    let applied = match mark {
+    let applied = match &mark {
         Some((state, _)) => crate::state_machine::applied_index(state)?,
         None => 0,
     };
