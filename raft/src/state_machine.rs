@@ -1,9 +1,11 @@
 //! The openraft state machine adapter: applies entries to sled and manages snapshots.
 //!
 //! Each `apply` call folds all its entries into one [`Txn`] and commits the changes together
-//! with the last-applied log id and membership in one atomic sled batch, so a crash leaves the
-//! state at an entry boundary and openraft re-applies the rest from the log.
+//! with the last-applied log id and membership at once: readers never see part of them, and a
+//! crash leaves the state at an entry boundary (see [`REDO_KEY`]), from which openraft
+//! re-applies the rest of the log.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +26,17 @@ use crate::typ::{
 const META_PREFIX: &[u8] = micro_state_machine::kv::RESERVED_PREFIX;
 const APPLIED_KEY: &[u8] = b"m/applied";
 const MEMBERSHIP_KEY: &[u8] = b"m/membership";
+/// The changes of the last apply, inserted just before them. An apply's writes go to sled as
+/// one batch that readers see whole but that a crash may tear (sled's recovery-atomic batch
+/// writes two log buffers to disk per call, the largest cost of a raft round after the fsync),
+/// and sled recovers a prefix of its writes, in order: so at open this record is applied again
+/// (absolute values, so repeating it is harmless) and the state ends where that apply ended.
+const REDO_KEY: &[u8] = b"m/redo";
+/// Applies whose changes exceed this many bytes use sled's recovery-atomic batch instead (and
+/// drop the redo record): a large apply is not written twice, and the record stays far below
+/// sled's blob threshold (a quarter of a 512 KiB segment), past which a node holding it would
+/// be written to a file of its own and synced.
+const REDO_MAX_BYTES: usize = 32 * 1024;
 const SNAPSHOT_META_KEY: &[u8] = b"meta";
 const SNAPSHOT_DATA_KEY: &[u8] = b"data";
 
@@ -136,6 +149,7 @@ impl StateMachineStore {
     /// Opens the state machine trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
         let state = state_tree(db)?;
+        redo(&state)?;
         // A restarted node resumes the clock at its last applied stamp; a new one at its wall
         // clock (a joining node's first applied entry or snapshot corrects it).
         let applied = applied_time_ms(&StateReader(state.clone())).unwrap_or(0);
@@ -230,6 +244,62 @@ impl StateMachineStore {
     }
 }
 
+/// What one apply changes: every key it sets (`Some`) or removes (`None`).
+type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Writes `changes` to `state` so that no reader sees part of them and a crash leaves all or,
+/// once [`redo`] has run, none of them; see [`REDO_KEY`].
+fn commit(state: &sled::Tree, changes: Changes) -> Result<(), sled::Error> {
+    let size: usize = changes
+        .iter()
+        .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+        .sum();
+    let logged = size <= REDO_MAX_BYTES;
+    if logged {
+        let record = bincode::serialize(&changes).map_err(|e| io_error(&e))?;
+        state.insert(REDO_KEY, record)?;
+    }
+    let mut batch = batch_of(changes);
+    if logged {
+        state.apply_batch_isolated(batch)
+    } else {
+        // The record left from an earlier apply must not be repeated over this one.
+        batch.remove(REDO_KEY);
+        state.apply_batch(batch)
+    }
+}
+
+/// Applies the last apply's redo record again, completing that apply if a crash tore it.
+fn redo(state: &sled::Tree) -> Result<(), sled::Error> {
+    let Some(record) = state.get(REDO_KEY)? else {
+        return Ok(());
+    };
+    let changes: Changes = bincode::deserialize(&record).map_err(|e| {
+        io_error(&format!(
+            "the state machine's redo record does not decode ({e}); the data dir is damaged"
+        ))
+    })?;
+    state.apply_batch(batch_of(changes))
+}
+
+fn batch_of(changes: Changes) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (k, v) in changes {
+        match v {
+            Some(v) => batch.insert(k, v),
+            None => batch.remove(k),
+        }
+    }
+    batch
+}
+
+fn io_error(e: &dyn std::fmt::Display) -> sled::Error {
+    sled::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        e.to_string(),
+    ))
+}
+
 fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
     bincode::serialize(v).map_err(|e| StorageIOError::write_state_machine(&e).into())
 }
@@ -269,22 +339,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 }
             }
         }
-        let mut batch = sled::Batch::default();
-        for (k, v) in txn.into_changes() {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
+        let mut changes = txn.into_changes();
         if let Some(applied) = last_applied {
-            batch.insert(APPLIED_KEY, encode(&Some(applied))?);
+            changes.insert(APPLIED_KEY.to_vec(), Some(encode(&Some(applied))?));
         }
         if let Some(m) = membership {
-            batch.insert(MEMBERSHIP_KEY, encode(&m)?);
+            changes.insert(MEMBERSHIP_KEY.to_vec(), Some(encode(&m)?));
         }
-        self.state
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        commit(&self.state, changes).map_err(|e| StorageIOError::write_state_machine(&e))?;
         if let Some(t) = stamped {
             self.clock.observe(t);
         }
@@ -409,3 +471,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "state_machine_test.rs"]
+mod tests;

@@ -379,6 +379,26 @@ impl Tree {
         self.apply_batch_inner(batch, &mut guard)
     }
 
+    /// micro's patch: applies `batch` so that no reader sees part of it,
+    /// like `apply_batch`, but without making it atomic for recovery: a
+    /// crash may recover any prefix of its writes, in order. `apply_batch`
+    /// pins the log for that, which seals and writes two IO buffers per
+    /// batch (each write waits for the disk); a caller that can repair a
+    /// torn batch at start (micro's state machine inserts a redo record
+    /// just before the batch) saves both. Writes go in key order.
+    pub fn apply_batch_isolated(&self, batch: Batch) -> Result<()> {
+        let _cc = concurrency_control::write();
+        let mut guard = pin();
+        for (k, v_opt) in batch.writes {
+            loop {
+                if self.insert_inner(&k, v_opt.clone(), &mut guard)?.is_ok() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn apply_batch_inner(
         &self,
         batch: Batch,
