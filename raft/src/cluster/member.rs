@@ -56,6 +56,9 @@ pub struct Cluster {
     pub(crate) handover: super::transfer::Handover,
     /// The time entries are stamped with (see [`crate::clock`]).
     pub(crate) clock: std::sync::Arc<ClusterClock>,
+    /// Leadership confirmations shared by concurrent read-index requests (`None`: this round
+    /// failed; each of its callers then asks on its own, to get its own error).
+    pub(crate) read_rounds: super::rounds::Rounds<Option<Result<ReadPoint, ForwardToLeader>>>,
 }
 
 /// A member as seen from the answering node.
@@ -319,8 +322,23 @@ impl Cluster {
     }
 
     /// Asks this node's raft for a read index: the point when this node leads, or where to
-    /// forward the request.
+    /// forward the request. openraft confirms leadership with a round of appends to the voters
+    /// for every request; concurrent requests share one round ([`super::rounds`]).
     async fn read_index_here(
+        &self,
+        deadline: Instant,
+    ) -> Result<Result<ReadPoint, ForwardToLeader>, ClusterError> {
+        let shared = self
+            .read_rounds
+            .join(|| async { self.read_index_alone(deadline).await.ok() })
+            .await;
+        match shared {
+            Some(point) => Ok(point),
+            None => self.read_index_alone(deadline).await,
+        }
+    }
+
+    async fn read_index_alone(
         &self,
         deadline: Instant,
     ) -> Result<Result<ReadPoint, ForwardToLeader>, ClusterError> {

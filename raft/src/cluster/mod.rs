@@ -9,6 +9,7 @@ mod handler;
 mod join;
 mod member;
 mod membership;
+mod rounds;
 mod start;
 mod transfer;
 

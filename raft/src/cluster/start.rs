@@ -334,6 +334,7 @@ impl Cluster {
             apps: Default::default(),
             contacts,
             handover: Default::default(),
+            read_rounds: Default::default(),
             clock: sm.clock(),
         });
         tracker.spawn(cluster.clone().lift_expired_holds(stop.clone()));
