@@ -1,8 +1,6 @@
-//! [`Rounds`]: concurrent callers that each need a fresh quorum round share one.
-//!
-//! Linearizable reads need a read index obtained by a round (a leadership confirmation) that
-//! starts after the read arrived. A caller that arrives while a round is in flight waits for
-//! the next one, which serves everybody who queued meanwhile: one round per batch, not per read.
+//! [`Rounds`]: concurrent callers that each need a fresh quorum round share one. A read index
+//! must come from a leadership confirmation that started after the read arrived, so a caller
+//! arriving mid-round waits for the next, which serves everyone queued meanwhile.
 
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
