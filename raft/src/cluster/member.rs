@@ -59,6 +59,9 @@ pub struct Cluster {
     /// Leadership confirmations shared by concurrent read-index requests (`None`: this round
     /// failed; each of its callers then asks on its own, to get its own error).
     pub(crate) read_rounds: super::rounds::Rounds<Option<Result<ReadPoint, ForwardToLeader>>>,
+    /// Read-index requests this node forwards to the leader for its own readers, shared the
+    /// same way (`None`: that request failed; each caller then forwards on its own).
+    pub(crate) forwarded_reads: super::rounds::Rounds<Option<ReadPoint>>,
 }
 
 /// A member as seen from the answering node.
@@ -313,6 +316,18 @@ impl Cluster {
             let req = PeerRequest::ReadIndex {
                 hops_left: hops_left.saturating_sub(1),
             };
+            if hops_left == MAX_HOPS {
+                // This node's own readers: one forwarded request serves all who queued.
+                let shared = self.forwarded_reads.join(|| async {
+                    match self.to_leader(&fwd, hops_left, &req, deadline).await {
+                        Ok(Some(PeerResponse::ReadIndex(Ok(point)))) => Some(point),
+                        _ => None,
+                    }
+                });
+                if let Some(point) = shared.await {
+                    return Ok(point);
+                }
+            }
             match self.to_leader(&fwd, hops_left, &req, deadline).await? {
                 Some(PeerResponse::ReadIndex(r)) => return r.map_err(ClusterError::from),
                 Some(other) => return Err(unexpected(other)),

@@ -335,6 +335,7 @@ impl Cluster {
             contacts,
             handover: Default::default(),
             read_rounds: Default::default(),
+            forwarded_reads: Default::default(),
             clock: sm.clock(),
         });
         tracker.spawn(cluster.clone().lift_expired_holds(stop.clone()));
