@@ -5,6 +5,7 @@
 //! A few batches may be in flight at once: while they commit, new items queue up and form the
 //! next batch, so batches grow with the load instead of waiting for a timer.
 
+use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -39,6 +40,11 @@ pub trait Batch: Send + Sync + 'static {
     const IN_FLIGHT: usize = 2;
     /// About how many bytes `item` adds to the command.
     fn size(item: &Self::Item) -> usize;
+    /// Items with the same key never share a batch: the second waits for the next one
+    /// (store writes of one key would share a revision). `None`: any item may join.
+    fn key(_item: &Self::Item) -> Option<Vec<u8>> {
+        None
+    }
     /// The command carrying `items`.
     fn command(items: Vec<Self::Item>) -> Command;
     /// One outcome per item, in order, or why the response does not have that shape.
@@ -101,6 +107,8 @@ async fn run<B: Batch>(
     stop: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(B::IN_FLIGHT));
+    // An item whose key the batch being formed already held: it starts the next batch.
+    let mut deferred: Option<Job<B>> = None;
     loop {
         // Take a slot before the first job: while every slot is busy, items pile up in the
         // queue and leave together.
@@ -111,26 +119,31 @@ async fn run<B: Batch>(
                 Err(_) => return,
             },
         };
-        let first = tokio::select! {
-            _ = stop.cancelled() => return,
-            j = jobs.recv() => match j {
-                Some(j) => j,
-                None => {
-                    tracing::warn!(batch = B::SIZE_METRIC, "the batch queue closed; the batcher stops");
-                    return;
-                }
+        let first = match deferred.take() {
+            Some(j) => j,
+            None => tokio::select! {
+                _ = stop.cancelled() => return,
+                j = jobs.recv() => match j {
+                    Some(j) => j,
+                    None => {
+                        tracing::warn!(batch = B::SIZE_METRIC, "the batch queue closed; the batcher stops");
+                        return;
+                    }
+                },
             },
         };
+        let mut keys = HashSet::new();
+        keys.extend(B::key(&first.item));
         let mut bytes = first.size;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_ITEMS && bytes < MAX_BATCH_BYTES {
-            match jobs.try_recv() {
-                Ok(j) => {
-                    bytes += j.size;
-                    batch.push(j);
-                }
-                Err(_) => break,
+            let Ok(j) = jobs.try_recv() else { break };
+            if B::key(&j.item).is_some_and(|k| !keys.insert(k)) {
+                deferred = Some(j);
+                break;
             }
+            bytes += j.size;
+            batch.push(j);
         }
         metrics::histogram!(B::SIZE_METRIC).record(batch.len() as f64);
         let cluster = cluster.clone();

@@ -163,7 +163,7 @@ impl Node {
         }
         let stop = stop.child_token();
 
-        let store = StoreService::new(cluster.clone());
+        let store = StoreService::new(cluster.clone(), &tracker, stop.clone());
         let cluster_svc = ClusterService::new(cluster.clone());
         let key = cluster.shared_secret(CONFIG_KEY_NAME).context(
             "the cluster has no config secret key, which sealing secrets and signing tokens need",

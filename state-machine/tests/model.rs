@@ -1,6 +1,6 @@
 //! Property test: the store state machine against a simple in-memory model, over random
-//! sequences of writes, deletes, purges and reads with prefixes, suffixes, limits, offsets,
-//! TTLs and preconditions. Also checks determinism: replaying the same log gives the same
+//! sequences of writes, deletes, batches of them, purges and reads with prefixes, suffixes,
+//! limits, offsets, TTLs and preconditions. Also checks determinism: replaying the same log gives the same
 //! snapshot bytes, and a snapshot restores to the same answers.
 
 use std::collections::BTreeMap;
@@ -12,8 +12,9 @@ use micro_state_machine::store::{
 use micro_state_machine::{apply, snapshot, Command, LogEntry, Response, Txn};
 use proptest::prelude::*;
 
+/// A write or a delete, alone or in a batch.
 #[derive(Debug, Clone)]
-enum Op {
+enum Change {
     Write {
         key: String,
         ttl_ms: Option<u64>,
@@ -24,6 +25,13 @@ enum Op {
         key: String,
         pre: Option<Precondition>,
     },
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    One(Change),
+    /// Changes of distinct keys in one `StoreCommand::Batch`, as a node's batcher forms them.
+    Batch(Vec<Change>),
     Purge,
     Read {
         key: String,
@@ -55,11 +63,21 @@ fn pre() -> impl Strategy<Value = Option<Precondition>> {
     ]
 }
 
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        2 => (key(), prop::option::of(1u64..50), pre(), any::<u8>())
+            .prop_map(|(key, ttl_ms, pre, value)| Change::Write { key, ttl_ms, pre, value }),
+        1 => (key(), pre()).prop_map(|(key, pre)| Change::Delete { key, pre }),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (key(), prop::option::of(1u64..50), pre(), any::<u8>())
-            .prop_map(|(key, ttl_ms, pre, value)| Op::Write { key, ttl_ms, pre, value }),
-        2 => (key(), pre()).prop_map(|(key, pre)| Op::Delete { key, pre }),
+        6 => change().prop_map(Op::One),
+        2 => prop::collection::vec(change(), 1..6).prop_map(|cs| {
+            let mut seen = std::collections::BTreeSet::new();
+            Op::Batch(cs.into_iter().filter(|c| seen.insert(c.key().to_owned())).collect())
+        }),
         1 => Just(Op::Purge),
         2 => (key(), any::<bool>(), any::<bool>(), 0u64..4, 0u64..4, any::<bool>())
             .prop_map(|(key, prefix, suffix, limit, offset, desc)| Op::Read { key, prefix, suffix, limit, offset, desc }),
@@ -67,6 +85,71 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(p, s, limit, offset, desc)| Op::List { prefix: p.into(), suffix: s.into(), limit, offset, desc }),
         2 => (0u64..30).prop_map(Op::Tick),
     ]
+}
+
+impl Change {
+    fn key(&self) -> &str {
+        match self {
+            Change::Write { key, .. } | Change::Delete { key, .. } => key,
+        }
+    }
+
+    fn command(&self) -> StoreCommand {
+        match self.clone() {
+            Change::Write {
+                key,
+                ttl_ms,
+                pre,
+                value,
+            } => StoreCommand::Write {
+                table: table(),
+                key,
+                value: vec![value],
+                metadata: BTreeMap::new(),
+                ttl_ms,
+                precondition: pre,
+            },
+            Change::Delete { key, pre } => StoreCommand::Delete {
+                table: table(),
+                key,
+                precondition: pre,
+            },
+        }
+    }
+
+    /// Applies this change to `model` at `index` and `now`; the response the state machine
+    /// must give, or `None` where it must refuse a failed precondition.
+    fn expect(&self, model: &mut Model, index: u64, now: u64) -> Option<StoreResponse> {
+        match self {
+            Change::Write {
+                key,
+                ttl_ms,
+                pre,
+                value,
+            } => model.holds(key, *pre, now).then(|| {
+                model
+                    .0
+                    .insert(key.clone(), (*value, index, ttl_ms.map(|t| now + t)));
+                StoreResponse::Written { revision: index }
+            }),
+            Change::Delete { key, pre } => model.holds(key, *pre, now).then(|| {
+                let existed = model.live(now).iter().any(|(k, _)| k == key);
+                model.0.remove(key);
+                StoreResponse::Deleted { existed }
+            }),
+        }
+    }
+}
+
+/// Whether `got` is what `want` (from [`Change::expect`]) says.
+fn as_expected(got: &StoreResponse, want: &Option<StoreResponse>) -> bool {
+    match want {
+        Some(w) => got == w,
+        None => matches!(
+            got,
+            StoreResponse::Err(StoreError::PreconditionFailed { .. })
+        ),
+    }
 }
 
 /// A model record: (value, revision, deadline).
@@ -141,31 +224,27 @@ proptest! {
         for op in ops {
             match op {
                 Op::Tick(d) => now += d,
-                Op::Write { key, ttl_ms, pre, value } => {
+                Op::One(change) => {
                     index += 1;
-                    let cmd = StoreCommand::Write { table: table(), key: key.clone(), value: vec![value], metadata: BTreeMap::new(), ttl_ms, precondition: pre };
+                    let cmd = change.command();
                     log.push((index, now, cmd.clone()));
-                    let got = step(&mut state, index, now, cmd);
-                    if model.holds(&key, pre, now) {
-                        model.0.insert(key, (value, index, ttl_ms.map(|t| now + t)));
-                        prop_assert_eq!(got, Response::Store(StoreResponse::Written { revision: index }));
-                    } else {
-                        let is_precondition_failure = matches!(got, Response::Store(StoreResponse::Err(StoreError::PreconditionFailed { .. })));
-                        prop_assert!(is_precondition_failure);
-                    }
+                    let Response::Store(got) = step(&mut state, index, now, cmd) else {
+                        return Err(TestCaseError::fail("not a store response"));
+                    };
+                    let want = change.expect(&mut model, index, now);
+                    prop_assert!(as_expected(&got, &want), "{:?}: got {:?}, want {:?}", change, got, want);
                 }
-                Op::Delete { key, pre } => {
+                Op::Batch(changes) => {
                     index += 1;
-                    let cmd = StoreCommand::Delete { table: table(), key: key.clone(), precondition: pre };
+                    let cmd = StoreCommand::Batch { commands: changes.iter().map(Change::command).collect() };
                     log.push((index, now, cmd.clone()));
-                    let got = step(&mut state, index, now, cmd);
-                    if model.holds(&key, pre, now) {
-                        let existed = model.live(now).iter().any(|(k, _)| *k == key);
-                        model.0.remove(&key);
-                        prop_assert_eq!(got, Response::Store(StoreResponse::Deleted { existed }));
-                    } else {
-                        let is_precondition_failure = matches!(got, Response::Store(StoreResponse::Err(StoreError::PreconditionFailed { .. })));
-                        prop_assert!(is_precondition_failure);
+                    let Response::Store(StoreResponse::Batch { results }) = step(&mut state, index, now, cmd) else {
+                        return Err(TestCaseError::fail("a batch not answered by a batch"));
+                    };
+                    prop_assert_eq!(results.len(), changes.len());
+                    for (change, got) in changes.iter().zip(&results) {
+                        let want = change.expect(&mut model, index, now);
+                        prop_assert!(as_expected(got, &want), "{:?}: got {:?}, want {:?}", change, got, want);
                     }
                 }
                 Op::Purge => {

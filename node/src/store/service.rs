@@ -10,10 +10,13 @@ use micro_raft::Cluster;
 use micro_state_machine::context::applied_time_ms;
 use micro_state_machine::store::{self, QueryOptions, StoreCommand, StoreResponse, Table};
 use micro_state_machine::{Command, Response};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Status};
 
 use super::convert;
 use crate::auth::Caller;
+use crate::batcher::{Batch, Batcher};
 use crate::error::ApiError;
 
 /// Micro's default table.
@@ -25,6 +28,54 @@ const LIST_CHUNK: usize = 1000;
 #[derive(Clone)]
 pub struct StoreService {
     cluster: Arc<Cluster>,
+    /// Concurrent writes and deletes on this node leave as one `StoreCommand::Batch` entry.
+    changes: Batcher<Changes>,
+}
+
+/// Writes and deletes, batched: concurrent callers share one raft entry, one forward to the
+/// leader and one apply, which is most of what a write costs.
+struct Changes;
+
+impl Batch for Changes {
+    type Item = StoreCommand;
+    type Outcome = StoreResponse;
+    const SIZE_METRIC: &'static str = "micro_store_write_batch_size";
+
+    fn size(cmd: &StoreCommand) -> usize {
+        match cmd {
+            StoreCommand::Write { key, value, .. } => key.len() + value.len(),
+            _ => 64,
+        }
+    }
+
+    /// A record's revision is the entry's index, so one batch writes a key once.
+    fn key(cmd: &StoreCommand) -> Option<Vec<u8>> {
+        match cmd {
+            StoreCommand::Write { table, key, .. } | StoreCommand::Delete { table, key, .. } => {
+                bincode::serialize(&(table, key)).ok()
+            }
+            _ => None,
+        }
+    }
+
+    fn command(commands: Vec<StoreCommand>) -> Command {
+        Command::Store(StoreCommand::Batch { commands })
+    }
+
+    fn outcomes(response: Response) -> Result<Vec<Result<StoreResponse, ApiError>>, ApiError> {
+        match response {
+            Response::Store(StoreResponse::Batch { results }) => Ok(results
+                .into_iter()
+                .map(|r| match r {
+                    StoreResponse::Err(e) => Err(convert::store_error(e)),
+                    r => Ok(r),
+                })
+                .collect()),
+            other => Err(ApiError::Internal(format!(
+                "a store batch produced {other:?}"
+            ))),
+        }
+    }
 }
 
 /// The table a request addresses (its database defaults to the caller's namespace), once the
@@ -45,9 +96,13 @@ fn table(caller: &Caller, database: &str, table: &str) -> Result<Table, ApiError
 }
 
 impl StoreService {
-    /// A service answering through `cluster`.
-    pub fn new(cluster: Arc<Cluster>) -> Self {
-        StoreService { cluster }
+    /// A service answering through `cluster`; its write batcher runs on `tracker` until
+    /// `stop`.
+    pub fn new(cluster: Arc<Cluster>, tracker: &TaskTracker, stop: CancellationToken) -> Self {
+        StoreService {
+            changes: Batcher::start(cluster.clone(), tracker, stop),
+            cluster,
+        }
     }
 
     /// Waits for the read barrier unless `stale`, and returns "now" for expiry filtering: the
@@ -66,13 +121,7 @@ impl StoreService {
     }
 
     async fn propose(&self, cmd: StoreCommand) -> Result<StoreResponse, ApiError> {
-        match self.cluster.write(Command::Store(cmd)).await? {
-            Response::Store(StoreResponse::Err(e)) => Err(convert::store_error(e)),
-            Response::Store(r) => Ok(r),
-            other => Err(ApiError::Internal(format!(
-                "a store command produced {other:?}"
-            ))),
-        }
+        self.changes.submit(cmd).await
     }
 
     /// Store.Read.

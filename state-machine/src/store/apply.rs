@@ -66,6 +66,18 @@ pub fn apply(
             }
             Ok(StoreResponse::Deleted { existed })
         }
+        StoreCommand::Batch { commands } => {
+            let mut results = Vec::with_capacity(commands.len());
+            for c in commands {
+                results.push(match c {
+                    StoreCommand::Write { .. } | StoreCommand::Delete { .. } => apply(txn, c, ctx)?,
+                    _ => StoreResponse::Err(StoreError::InvalidArgument(
+                        "a store batch holds only writes and deletes".into(),
+                    )),
+                });
+            }
+            Ok(StoreResponse::Batch { results })
+        }
         StoreCommand::PurgeExpired { limit } => {
             let mut count = 0;
             for (index_key, _) in txn.scan_prefix(super::EXPIRY_PREFIX)? {

@@ -38,6 +38,14 @@ pub enum StoreCommand {
         /// Most records removed by one entry, to keep entries small.
         limit: u32,
     },
+    /// Writes and deletes of concurrent callers sharing one entry (a node's store batcher).
+    /// Each applies in order exactly as an entry of its own would; a refused one changes
+    /// nothing. All get the entry's index as their revision, so a batch never names a key
+    /// twice (the batcher defers the second), or two writes would share a revision.
+    Batch {
+        /// `Write` and `Delete` commands; anything else is refused on its own.
+        commands: Vec<StoreCommand>,
+    },
 }
 
 /// The outcome of a [`StoreCommand`].
@@ -60,4 +68,9 @@ pub enum StoreResponse {
     },
     /// The command was refused; nothing changed.
     Err(StoreError),
+    /// The outcome of each command of a `Batch`, in order.
+    Batch {
+        /// One per command.
+        results: Vec<StoreResponse>,
+    },
 }
