@@ -1,6 +1,7 @@
 //! [`Batcher`]: coalesces concurrent writes of one kind on this node into one raft command, so
 //! they share one entry, one quorum round trip and one fsync; each caller is answered with its
-//! own outcome. Event publishes and registry registrations (heartbeats) go through one.
+//! own outcome. Event publishes, registry registrations (heartbeats) and store writes go
+//! through one.
 //!
 //! A few batches may be in flight at once: while they commit, new items queue up and form the
 //! next batch, so batches grow with the load instead of waiting for a timer.

@@ -357,3 +357,52 @@ async fn wrong_token_is_refused_and_strangers_cannot_send_raft_messages() -> any
     );
     Ok(())
 }
+
+/// Concurrent writes on one node share raft entries (the store batcher), and a record's
+/// revision is its entry's index: writes of one key must still never share a revision, or a
+/// compare-and-set against one of them could succeed after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_of_one_key_get_distinct_revisions() -> anyhow::Result<()> {
+    let c = TestCluster::start(3, &[]).await?;
+    write_retrying(&c, 0, "warm-up", "x").await?;
+    let store = c.store(1).await?;
+    let writes = (0..48).map(|i| {
+        let mut store = store.clone();
+        // Half of them write one key, the rest a key each.
+        let key = if i % 2 == 0 {
+            "shared".to_owned()
+        } else {
+            format!("own-{i}")
+        };
+        tokio::spawn(async move {
+            let r = store.write(write_req(&key, &i.to_string())).await?;
+            anyhow::Ok((key, r.into_inner().revision))
+        })
+    });
+    let mut shared = Vec::new();
+    for w in futures::future::join_all(writes).await {
+        let (key, revision) = w??;
+        if key == "shared" {
+            shared.push(revision);
+        }
+    }
+    let distinct: BTreeSet<u64> = shared.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        shared.len(),
+        "revisions of one key repeat: {shared:?}"
+    );
+    // The record left is the one written at the highest revision.
+    let mut res = c
+        .store(2)
+        .await?
+        .read(ReadRequest {
+            key: "shared".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let record = res.records.pop().expect("one record");
+    assert_eq!(Some(&record.revision), distinct.last());
+    Ok(())
+}
