@@ -150,21 +150,22 @@ mod tests {
         n
     }
 
+    /// A caller joining `rounds` with a [`numbered`] round, in a task of its own.
+    fn caller(
+        rounds: &Arc<Rounds<usize>>,
+        run: &Arc<AtomicUsize>,
+    ) -> tokio::task::JoinHandle<usize> {
+        let (rounds, run) = (rounds.clone(), run.clone());
+        tokio::spawn(async move { rounds.join(|| numbered(&run)).await })
+    }
+
     #[tokio::test]
     async fn callers_arriving_during_a_round_share_the_next_one() {
         let rounds = Arc::new(Rounds::<usize>::default());
         let run = Arc::new(AtomicUsize::new(0));
-        let first = {
-            let (rounds, run) = (rounds.clone(), run.clone());
-            tokio::spawn(async move { rounds.join(|| numbered(&run)).await })
-        };
+        let first = caller(&rounds, &run);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let later: Vec<_> = (0..10)
-            .map(|_| {
-                let (rounds, run) = (rounds.clone(), run.clone());
-                tokio::spawn(async move { rounds.join(|| numbered(&run)).await })
-            })
-            .collect();
+        let later: Vec<_> = (0..10).map(|_| caller(&rounds, &run)).collect();
         assert_eq!(first.await.unwrap(), 1);
         for l in later {
             // None of them may use the round that was in flight when they arrived.
@@ -184,12 +185,7 @@ mod tests {
             tokio::spawn(async move { rounds.join(std::future::pending::<usize>).await })
         };
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let waiting: Vec<_> = (0..3)
-            .map(|_| {
-                let (rounds, run) = (rounds.clone(), run.clone());
-                tokio::spawn(async move { rounds.join(|| numbered(&run)).await })
-            })
-            .collect();
+        let waiting: Vec<_> = (0..3).map(|_| caller(&rounds, &run)).collect();
         tokio::time::sleep(Duration::from_millis(5)).await;
         stuck.abort();
         for w in waiting {
