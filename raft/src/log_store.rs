@@ -316,3 +316,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.remove_entries(..=index_key(log_id.index))
     }
 }
+
+#[cfg(test)]
+#[path = "log_store_test.rs"]
+mod tests;
