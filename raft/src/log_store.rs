@@ -240,6 +240,30 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 }
 
+impl LogStore {
+    /// Writes `entries` without syncing them.
+    fn insert_entries(&self, entries: impl IntoIterator<Item = Entry>) -> Result<(), StorageError> {
+        // Plain inserts, not one sled batch: sled recovers a prefix of its log, so a crash
+        // leaves a prefix of these entries (never reported durable), which raft allows. A
+        // batch would pin sled's log, which seals and writes its current buffer: one more
+        // disk write per raft round on every node.
+        for entry in entries {
+            let b = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
+            self.log
+                .insert(index_key(entry.log_id.index), b)
+                .map_err(|e| StorageIOError::write_logs(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Hands `callback` to the flusher thread, which calls it after the next fsync.
+    fn queue_flush(&self, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError> {
+        self.flusher.send(callback).map_err(|_| {
+            StorageIOError::write_logs(&io::Error::other("log flusher stopped")).into()
+        })
+    }
+}
+
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
@@ -289,20 +313,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        // Plain inserts, not one sled batch: sled recovers a prefix of its log, so a crash
-        // leaves a prefix of these entries (never reported durable), which raft allows. A
-        // batch would pin sled's log, which seals and writes its current buffer: one more
-        // disk write per raft round on every node.
-        for entry in entries {
-            let b = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
-            self.log
-                .insert(index_key(entry.log_id.index), b)
-                .map_err(|e| StorageIOError::write_logs(&e))?;
-        }
-        self.flusher
-            .send(callback)
-            .map_err(|_| StorageIOError::write_logs(&io::Error::other("log flusher stopped")))?;
-        Ok(())
+        self.insert_entries(entries)?;
+        self.queue_flush(callback)
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
