@@ -78,7 +78,7 @@ mod leader_flush {
 
     use micro_state_machine::store::StoreCommand;
     use micro_state_machine::{Command, LogEntry};
-    use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError};
+    use openraft::error::{InstallSnapshotError, RPCError, RemoteError};
     use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
     use openraft::raft::{
         AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest,
@@ -99,7 +99,7 @@ mod leader_flush {
     struct Net(Rafts, NodeId);
 
     impl Net {
-        fn target(&self) -> Result<Raft, RPCError<NodeId, MemberNode, RaftError<NodeId>>> {
+        fn target<E: std::error::Error>(&self) -> Result<Raft, RPCError<NodeId, MemberNode, E>> {
             let rafts = self.0.lock().map_err(|_| unreachable_node(self.1))?;
             rafts
                 .get(&self.1)
@@ -131,13 +131,7 @@ mod leader_flush {
             rpc: InstallSnapshotRequest<TypeConfig>,
             _: RPCOption,
         ) -> Result<InstallSnapshotResponse<NodeId>, RpcError<InstallSnapshotError>> {
-            let raft = {
-                let rafts = self.0.lock().map_err(|_| unreachable_node(self.1))?;
-                rafts
-                    .get(&self.1)
-                    .cloned()
-                    .ok_or_else(|| unreachable_node(self.1))?
-            };
+            let raft = self.target()?;
             raft.install_snapshot(rpc)
                 .await
                 .map_err(|e| RPCError::RemoteError(RemoteError::new(self.1, e)))
